@@ -1,0 +1,51 @@
+# boxoffice: `make run` starts the whole system, `make test` proves it.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV := .venv
+PY := $(VENV)/bin/python
+SERVICES := inventory reservations notifications
+
+.PHONY: run test lint typecheck pytest schemas schemas-check migration clean help
+
+help:
+	@echo "make run      start broker, mail sink and the three services (SQLite, .data/)"
+	@echo "make test     lint, type-check and run every test (real broker + PostgreSQL)"
+	@echo "make schemas  re-export the message JSON Schemas into libs/contracts/schemas/"
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) | $(UV)
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+run: $(VENV)/.synced
+	$(PY) -m boxoffice.devstack run --data-dir .data
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.synced
+	$(VENV)/bin/mypy libs/contracts/src libs/chassis/src libs/devstack/src \
+		$(foreach s,$(SERVICES),services/$(s)/src) \
+		libs/contracts/tests libs/chassis/tests libs/devstack/tests \
+		$(foreach s,$(SERVICES),services/$(s)/tests) tests
+
+pytest: $(VENV)/.synced
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+schemas: $(VENV)/.synced
+	$(PY) -m boxoffice.contracts.export
+
+migration: $(VENV)/.synced
+	@test -n "$(SERVICE)" -a -n "$(MSG)" || (echo "usage: make migration SERVICE=inventory MSG='add x'"; exit 2)
+	$(PY) tools/new_migration.py $(SERVICE) "$(MSG)"
+
+clean:
+	rm -rf .data .pytest_cache .mypy_cache .ruff_cache

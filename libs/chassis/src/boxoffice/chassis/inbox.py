@@ -1,0 +1,37 @@
+"""Inbox: a consumer records each message id in the transaction of its effect."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from boxoffice.chassis.clock import utcnow
+from boxoffice.chassis.db import insert_or_ignore
+from boxoffice.chassis.tables import MessagingTables
+from boxoffice.contracts import Envelope, Message
+
+
+class Inbox:
+    """Deduplicates delivered messages by their envelope id."""
+
+    def __init__(self, tables: MessagingTables) -> None:
+        self._table = tables.inbox
+
+    async def claim(self, session: AsyncSession, envelope: Envelope[Message], topic: str) -> bool:
+        """Record the message as handled; False when it was handled before.
+
+        Call it first in the handler's transaction: a concurrent duplicate then waits
+        on the key and finds it taken once this transaction commits.
+        """
+        result = await session.execute(
+            insert_or_ignore(
+                session,
+                self._table,
+                {
+                    "message_id": str(envelope.id),
+                    "topic": topic,
+                    "message_type": envelope.type,
+                    "received_at": utcnow(),
+                },
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,279 @@
+"""Broker factory, topic creation and the consumer failure policy (retries, DLQ)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from boxoffice.chassis.inbox import Inbox
+from boxoffice.chassis.logs import correlation_scope
+from boxoffice.chassis.outbox import OutgoingMessage
+from boxoffice.chassis.settings import ServiceSettings
+from boxoffice.contracts import Envelope, Message, UnknownMessageType, dlq_topic, parse_envelope
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Envelope[Message], AsyncSession], Awaitable[None]]
+"""Applies one message inside the consumer's transaction (outbox writes included)."""
+
+DLQ_HEADER_PREFIX = "x-dlq-"
+
+
+def create_broker(settings: ServiceSettings) -> KafkaBroker:
+    """A faststream Kafka broker with the project's producer defaults."""
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        acks="all",
+        enable_idempotence=settings.kafka_enable_idempotence,
+        linger_ms=0,
+        logger=logging.getLogger(f"{settings.service_name}.broker"),
+        log_level=logging.DEBUG,
+        graceful_timeout=15.0,
+    )
+
+
+async def ensure_topics(
+    settings: ServiceSettings, topics: Iterable[str], *, give_up_after: float = 60.0
+) -> None:
+    """Create topics with the configured partition count; existing ones are kept.
+
+    Retries while the broker is still starting, so services may start before it.
+    """
+    wanted = sorted(set(topics))
+    async for attempt in AsyncRetrying(
+        stop=stop_after_delay(give_up_after),
+        wait=wait_exponential(multiplier=0.1, max=2),
+        reraise=True,
+    ):
+        with attempt:
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                client_id=f"{settings.service_name}-admin",
+            )
+            await admin.start()
+            try:
+                existing = set(await admin.list_topics())
+                missing = [name for name in wanted if name not in existing]
+                if missing:
+                    try:
+                        await admin.create_topics(
+                            [
+                                NewTopic(
+                                    name,
+                                    num_partitions=settings.kafka_partitions,
+                                    replication_factor=settings.kafka_replication_factor,
+                                )
+                                for name in missing
+                            ]
+                        )
+                    except TopicAlreadyExistsError:
+                        pass  # another replica created it first
+                    logger.info("topics created", extra={"topics": missing})
+            finally:
+                await admin.close()
+
+
+def relay_publisher(broker: KafkaBroker) -> Callable[[OutgoingMessage], Awaitable[Any]]:
+    """The outbox relay's publish function: keyed, with headers, not awaited."""
+
+    async def publish(message: OutgoingMessage) -> Any:
+        return await broker.publish(
+            message.payload,
+            message.topic,
+            key=message.partition_key.encode(),
+            headers=message.headers,
+            correlation_id=message.headers.get("correlation_id", message.message_id),
+            no_confirm=True,
+        )
+
+    return publish
+
+
+class InfrastructureError(Exception):
+    """The database is unreachable: the message is redelivered later, not dead-lettered."""
+
+
+def _is_infrastructure_error(error: BaseException) -> bool:
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, OperationalError):
+        return True
+    return isinstance(error, ConnectionError | OSError | TimeoutError)
+
+
+async def _raw_body(message: StreamMessage[Any]) -> bytes:
+    return message.body
+
+
+@dataclass
+class ConsumerStats:
+    """Counters a consumer keeps (exposed as metrics, asserted in tests)."""
+
+    handled: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+
+
+class Consumer:
+    """Subscribes a handler to a topic with the project's delivery rules.
+
+    - the message is parsed against the topic's contract; one that does not
+      validate goes to ``<topic>.dlq`` at once;
+    - the inbox claim and the handler run in one transaction, committed before
+      the offset is; a duplicate id is acknowledged without effect;
+    - a failing handler is retried ``consumer_max_attempts`` times, then the
+      message goes to the DLQ with the error in headers and the consumer moves on;
+    - while the database is unreachable the message is not dead-lettered: the
+      offset is not committed and the message is tried again.
+    """
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        settings: ServiceSettings,
+        session_factory: async_sessionmaker[AsyncSession],
+        inbox: Inbox,
+    ) -> None:
+        self._broker = broker
+        self._settings = settings
+        self._sessions = session_factory
+        self._inbox = inbox
+        self.stats = ConsumerStats()
+
+    def subscribe(self, contract_topic: str, handler: Handler, *, group: str) -> None:
+        """Register ``handler`` for a contract topic, in consumer group ``group``."""
+        settings = self._settings
+        topic = settings.topic(contract_topic)
+
+        async def on_message(body: bytes, message: KafkaMessage) -> None:
+            await self._consume(contract_topic, topic, body, message, handler)
+
+        self._broker.subscriber(
+            topic,
+            group_id=f"{settings.kafka_consumer_group_prefix}.{group}",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            decoder=_raw_body,
+            title=f"{settings.service_name}:{contract_topic}",
+        )(on_message)
+
+    async def _consume(
+        self,
+        contract_topic: str,
+        topic: str,
+        body: bytes,
+        message: KafkaMessage,
+        handler: Handler,
+    ) -> None:
+        try:
+            envelope = parse_envelope(contract_topic, body)
+        except (ValidationError, UnknownMessageType, ValueError) as error:
+            await self._dead_letter(topic, body, message, error, attempts=0, reason="invalid")
+            return
+        with correlation_scope(envelope.correlationid or str(envelope.id)):
+            await self._handle_with_retries(topic, body, message, envelope, handler)
+
+    async def _handle_with_retries(
+        self,
+        topic: str,
+        body: bytes,
+        message: KafkaMessage,
+        envelope: Envelope[Message],
+        handler: Handler,
+    ) -> None:
+        attempts = 0
+        backoff = self._settings.consumer_retry_backoff_seconds
+        while True:
+            attempts += 1
+            try:
+                async for attempt in AsyncRetrying(
+                    retry=retry_if_exception_type(InfrastructureError),
+                    wait=wait_exponential(multiplier=max(backoff, 0.05), max=5),
+                    reraise=True,
+                ):
+                    with attempt:
+                        await self._apply(topic, envelope, handler)
+                return
+            except Exception as error:
+                logger.warning(
+                    "handler failed",
+                    extra={
+                        "topic": topic,
+                        "message_type": envelope.type,
+                        "message_id": str(envelope.id),
+                        "attempt": attempts,
+                        "error": type(error).__name__,
+                    },
+                )
+                if attempts >= self._settings.consumer_max_attempts:
+                    await self._dead_letter(
+                        topic, body, message, error, attempts=attempts, reason="failed"
+                    )
+                    return
+                await asyncio.sleep(backoff * 2 ** (attempts - 1))
+
+    async def _apply(self, topic: str, envelope: Envelope[Message], handler: Handler) -> None:
+        try:
+            async with self._sessions.begin() as session:
+                if not await self._inbox.claim(session, envelope, topic):
+                    self.stats.duplicates += 1
+                    logger.debug(
+                        "duplicate message dropped", extra={"message_id": str(envelope.id)}
+                    )
+                    return
+                await handler(envelope, session)
+            self.stats.handled += 1
+        except Exception as error:
+            if _is_infrastructure_error(error):
+                raise InfrastructureError(str(error)) from error
+            raise
+
+    async def _dead_letter(
+        self,
+        topic: str,
+        body: bytes,
+        message: KafkaMessage,
+        error: BaseException,
+        *,
+        attempts: int,
+        reason: str,
+    ) -> None:
+        record = message.raw_message
+        headers = {key: value for key, value in message.headers.items() if isinstance(value, str)}
+        headers.update(
+            {
+                f"{DLQ_HEADER_PREFIX}reason": reason,
+                f"{DLQ_HEADER_PREFIX}error-type": type(error).__name__,
+                f"{DLQ_HEADER_PREFIX}error": str(error)[:2000],
+                f"{DLQ_HEADER_PREFIX}attempts": str(attempts),
+                f"{DLQ_HEADER_PREFIX}original-topic": topic,
+                f"{DLQ_HEADER_PREFIX}original-partition": str(getattr(record, "partition", "")),
+                f"{DLQ_HEADER_PREFIX}original-offset": str(getattr(record, "offset", "")),
+                f"{DLQ_HEADER_PREFIX}service": self._settings.service_name,
+            }
+        )
+        key = getattr(record, "key", None)
+        await self._broker.publish(body, dlq_topic(topic), key=key or None, headers=headers)
+        self.stats.dead_lettered += 1
+        logger.error(
+            "message dead-lettered",
+            extra={"topic": topic, "reason": reason, "error": type(error).__name__},
+        )

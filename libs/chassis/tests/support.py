@@ -1,0 +1,65 @@
+"""Small helpers for the chassis tests: settings, schema, a recording consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from boxoffice.chassis.db import new_metadata
+from boxoffice.chassis.settings import Environment, ServiceSettings
+from boxoffice.chassis.tables import MessagingTables, define_messaging_tables
+
+
+def make_settings(database_url: str, bootstrap: str, suffix: str) -> ServiceSettings:
+    """Settings for a test consumer/relay with fast broker timings."""
+    return ServiceSettings(
+        environment=Environment.TEST,
+        jwt_secret="chassis-test-secret-of-at-least-32-bytes",
+        service_name=f"chassis-test-{uuid.uuid4().hex[:6]}",
+        database_url=database_url,
+        kafka_bootstrap_servers=bootstrap,
+        kafka_topic_suffix=suffix,
+        kafka_partitions=3,
+        kafka_session_timeout_ms=2000,
+        kafka_heartbeat_interval_ms=600,
+        kafka_fetch_max_wait_ms=20,
+        consumer_max_attempts=3,
+        consumer_retry_backoff_seconds=0.01,
+    )
+
+
+async def create_schema(engine: AsyncEngine) -> MessagingTables:
+    """Create the messaging tables directly (the services use migrations)."""
+    metadata = new_metadata()
+    tables = define_messaging_tables(metadata)
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    return tables
+
+
+async def eventually(
+    condition: Callable[[], bool | Awaitable[bool]], *, within: float = 30.0, what: str = ""
+) -> None:
+    """Poll ``condition`` until it holds or the deadline passes (then fail)."""
+    deadline = time.monotonic() + within
+    while True:
+        outcome = condition()
+        if not isinstance(outcome, bool):
+            outcome = await outcome
+        if outcome:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {within}s: {what}")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class Recorder:
+    """What a test handler saw, in order."""
+
+    seen: list[tuple[str, str]] = field(default_factory=list)
