@@ -11,16 +11,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from boxoffice.devstack.broker import TansuBroker
-
-DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+from boxoffice.devstack.databases import fresh_postgres_database
 
 
 @pytest.fixture(scope="session")
@@ -44,36 +40,6 @@ def topic_suffix() -> str:
     return f"-t{uuid.uuid4().hex[:10]}"
 
 
-def _server_url() -> str:
-    return os.environ.get("DATABASE_URL", DEFAULT_POSTGRES)
-
-
-async def _admin(statement: str) -> None:
-    url = make_url(_server_url())
-    connection = await asyncpg.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        password=url.password,
-        database=url.database or "postgres",
-    )
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@asynccontextmanager
-async def fresh_postgres_database() -> AsyncIterator[str]:
-    """Create an empty PostgreSQL database, yield its URL, drop it afterwards."""
-    name = f"boxoffice_test_{uuid.uuid4().hex[:12]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(_server_url()).set(database=name).render_as_string(hide_password=False)
-    finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture
 async def postgres_url() -> AsyncIterator[str]:
     """A fresh, empty PostgreSQL database for one test."""
@@ -95,4 +61,3 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     async with fresh_postgres_database() as url:
         yield url
-

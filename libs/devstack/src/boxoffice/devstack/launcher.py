@@ -132,7 +132,11 @@ class LauncherConfig:
     def from_env(
         cls, data_dir: str | os.PathLike[str] = ".data", environ: Mapping[str, str] | None = None
     ) -> LauncherConfig:
-        """Build the default configuration, honouring ``BOXOFFICE_BROKER_PORT``.
+        """Build the default configuration; ports can be moved by the environment.
+
+        ``BOXOFFICE_BROKER_PORT``, ``BOXOFFICE_SMTP_PORT`` and
+        ``BOXOFFICE_<SERVICE>_PORT`` (INVENTORY, RESERVATIONS, NOTIFICATIONS) override
+        the defaults, so a second stack (or a test) can run beside ``make run``.
 
         Args:
             data_dir: Data folder.
@@ -142,16 +146,28 @@ class LauncherConfig:
             The configuration.
 
         Raises:
-            ValueError: ``BOXOFFICE_BROKER_PORT`` is not a port number.
+            ValueError: one of the variables is not a port number.
         """
         env = os.environ if environ is None else environ
-        broker_port = 9092
-        raw = env.get("BOXOFFICE_BROKER_PORT", "").strip()
-        if raw:
-            broker_port = int(raw)
-            if not 0 < broker_port < 65536:
-                raise ValueError(f"BOXOFFICE_BROKER_PORT={raw!r} is not a TCP port")
-        return cls(data_dir=Path(data_dir), broker_port=broker_port)
+
+        def port(name: str, default: int) -> int:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            value = int(raw) if raw.isdigit() else 0
+            if not 0 < value < 65536:
+                raise ValueError(f"{name}={raw!r} is not a TCP port")
+            return value
+
+        return cls(
+            data_dir=Path(data_dir),
+            broker_port=port("BOXOFFICE_BROKER_PORT", 9092),
+            smtp_port=port("BOXOFFICE_SMTP_PORT", 1025),
+            service_ports={
+                name: port(f"BOXOFFICE_{name.upper()}_PORT", default)
+                for name, default in DEFAULT_SERVICE_PORTS.items()
+            },
+        )
 
 
 def default_services(
