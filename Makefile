@@ -7,11 +7,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SERVICES := inventory reservations notifications
 
-.PHONY: run test lint typecheck pytest schemas schemas-check migration clean help
+.PHONY: run test lint typecheck pytest schemas migration bench-relay clean help
 
 help:
 	@echo "make run      start broker, mail sink and the three services (SQLite, .data/)"
 	@echo "make test     lint, type-check and run every test (real broker + PostgreSQL)"
+	@echo "make bench-relay  outbox relay lag (commit -> consumer), SQLite and PostgreSQL"
 	@echo "make schemas  re-export the message JSON Schemas into libs/contracts/schemas/"
 
 .tools/bin/uv:
@@ -33,12 +34,15 @@ typecheck: $(VENV)/.synced
 	$(VENV)/bin/mypy libs/contracts/src libs/chassis/src libs/devstack/src \
 		$(foreach s,$(SERVICES),services/$(s)/src) \
 		libs/contracts/tests libs/chassis/tests libs/devstack/tests \
-		$(foreach s,$(SERVICES),services/$(s)/tests) tests
+		$(foreach s,$(SERVICES),services/$(s)/tests) tests bench
 
 pytest: $(VENV)/.synced
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+bench-relay: $(VENV)/.synced
+	$(PY) bench/relay_lag.py
 
 schemas: $(VENV)/.synced
 	$(PY) -m boxoffice.contracts.export
