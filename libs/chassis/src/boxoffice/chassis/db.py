@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData, event
@@ -45,6 +46,10 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     to be upgraded, which is what makes several processes on one file safe.
     """
     if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            # SQLite creates the file but not its folder (the default lives in .data/).
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         sync_engine = engine.sync_engine
 

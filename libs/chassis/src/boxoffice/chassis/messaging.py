@@ -210,7 +210,7 @@ class Consumer:
                     reraise=True,
                 ):
                     with attempt:
-                        await self._apply(topic, envelope, handler)
+                        await self.apply(topic, envelope, handler)
                 return
             except Exception as error:
                 logger.warning(
@@ -230,7 +230,12 @@ class Consumer:
                     return
                 await asyncio.sleep(backoff * 2 ** (attempts - 1))
 
-    async def _apply(self, topic: str, envelope: Envelope[Message], handler: Handler) -> None:
+    async def apply(self, topic: str, envelope: Envelope[Message], handler: Handler) -> None:
+        """Claim the message in the inbox and run ``handler``, in one transaction.
+
+        This is what every delivery does; tests call it directly to apply a message
+        exactly as the consumer would, without a broker.
+        """
         try:
             async with self._sessions.begin() as session:
                 if not await self._inbox.claim(session, envelope, topic):

@@ -1,0 +1,17 @@
+"""Run the inventory service: ``python -m boxoffice.inventory``."""
+
+from boxoffice.chassis.logs import configure_logging
+from boxoffice.chassis.runtime import serve
+from boxoffice.inventory.app import create_app
+from boxoffice.inventory.settings import Settings
+
+
+def main() -> None:
+    """Start the service with settings from the environment."""
+    settings = Settings()
+    configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
+    serve(create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

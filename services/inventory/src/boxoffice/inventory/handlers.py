@@ -1,0 +1,47 @@
+"""Kafka subscribers of the inventory service: thin adapters onto the service.
+
+The chassis consumer has already claimed the message in the inbox (dedupe by
+envelope id) and opened the transaction the handler runs in.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from boxoffice.chassis.messaging import Handler
+from boxoffice.chassis.runtime import ServiceRuntime
+from boxoffice.contracts.envelope import Envelope, Message
+from boxoffice.contracts.inventory import ConfirmSeats, HoldSeats, ReleaseSeats
+from boxoffice.contracts.topics import Topic
+from boxoffice.inventory.service import Cause, InventoryService
+
+logger = logging.getLogger(__name__)
+
+CONSUMER_GROUP = "inventory"
+
+
+def inventory_command_handler(service: InventoryService) -> Handler:
+    """The handler of ``inventory.commands``: one command, one service call."""
+
+    async def handle(envelope: Envelope[Message], session: AsyncSession) -> None:
+        cause = Cause(correlationid=envelope.correlationid, causationid=envelope.id)
+        command = envelope.data
+        if isinstance(command, HoldSeats):
+            await service.hold_seats(session, command, cause)
+        elif isinstance(command, ConfirmSeats):
+            await service.confirm_seats(session, command, cause)
+        elif isinstance(command, ReleaseSeats):
+            await service.release_seats(session, command, cause)
+        else:  # a type added to the topic later: acknowledged, not applied
+            logger.warning("unhandled command type", extra={"message_type": envelope.type})
+
+    return handle
+
+
+def register_handlers(runtime: ServiceRuntime, service: InventoryService) -> None:
+    """Subscribe the service to the topics it consumes."""
+    runtime.consumer.subscribe(
+        Topic.INVENTORY_COMMANDS, inventory_command_handler(service), group=CONSUMER_GROUP
+    )
