@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from boxoffice.devstack.databases import fresh_postgres_database
-
-from .stack import SERVICES, Stack
+from tests.e2e.stack import SERVICES, Stack
 
 
 @pytest.fixture

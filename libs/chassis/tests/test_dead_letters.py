@@ -14,8 +14,7 @@ from boxoffice.chassis.inbox import Inbox
 from boxoffice.chassis.messaging import Consumer, create_broker, ensure_topics
 from boxoffice.contracts import Envelope, Message, Topic, dlq_topic
 from boxoffice.contracts.inventory import SeatsReleased
-
-from .support import create_schema, eventually, make_settings
+from libs.chassis.tests.support import create_schema, eventually, make_settings
 
 
 def _released(reason: str) -> Envelope[SeatsReleased]:

@@ -24,8 +24,7 @@ from boxoffice.chassis.messaging import Consumer, create_broker, ensure_topics
 from boxoffice.chassis.outbox import Outbox
 from boxoffice.contracts import Envelope, Message, Topic
 from boxoffice.contracts.inventory import SeatsReleased
-
-from .support import create_schema, eventually, make_settings
+from libs.chassis.tests.support import create_schema, eventually, make_settings
 
 KEYS = 10
 COMMITTED_PER_KEY = 100

@@ -30,8 +30,7 @@ from boxoffice.chassis.ticket_codes import (
 )
 from boxoffice.contracts import Envelope
 from boxoffice.contracts.inventory import SeatsReleased
-
-from .support import create_schema, eventually
+from libs.chassis.tests.support import create_schema, eventually
 
 SECRET = "unit-test-secret-of-at-least-32-bytes"
 

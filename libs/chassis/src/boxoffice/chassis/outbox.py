@@ -181,8 +181,11 @@ class OutboxRelay:
                 await self._idle(min(5.0, 0.1 * 2 ** min(failures, 6)))
 
     async def _idle(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+        # that races with the wake-up and hang shutdown.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
         self._wake.clear()
 
     async def publish_batch(self) -> int:

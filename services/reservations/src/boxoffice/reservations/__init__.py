@@ -1,0 +1,1 @@
+"""The boxoffice reservations service."""

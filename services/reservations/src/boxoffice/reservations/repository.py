@@ -1,0 +1,210 @@
+"""Every query of the reservations service."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from sqlalchemy.sql.base import ExecutableOption
+
+from boxoffice.reservations.models import (
+    OPEN_STATUSES,
+    AuditEntry,
+    CategoryReplica,
+    EventReplica,
+    IdempotencyKey,
+    Reservation,
+    ReservationStatus,
+    TicketEmail,
+)
+
+
+async def get_event(session: AsyncSession, event_id: uuid.UUID) -> EventReplica | None:
+    """The replicated event with this id."""
+    return await session.get(EventReplica, event_id)
+
+
+async def find_event_by_slug(
+    session: AsyncSession, slug: str, organization: str | None
+) -> EventReplica | None:
+    """The organization's event with this slug (another organization's is not found).
+
+    ``organization=None`` looks in every organization (commands of other systems).
+    """
+    query = select(EventReplica).where(EventReplica.slug == slug)
+    if organization is not None:
+        query = query.where(EventReplica.organization == organization)
+    result = await session.execute(query.order_by(EventReplica.version.desc()))
+    return result.scalars().first()
+
+
+async def get_category(session: AsyncSession, category_id: uuid.UUID) -> CategoryReplica | None:
+    """The replicated category with this id."""
+    return await session.get(CategoryReplica, category_id)
+
+
+async def categories_by_id(
+    session: AsyncSession, event_id: uuid.UUID, category_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, CategoryReplica]:
+    """The event's categories among ``category_ids``, by id."""
+    if not category_ids:
+        return {}
+    result = await session.execute(
+        select(CategoryReplica).where(
+            CategoryReplica.event_id == event_id, CategoryReplica.id.in_(set(category_ids))
+        )
+    )
+    return {category.id: category for category in result.scalars()}
+
+
+def _with_children() -> tuple[ExecutableOption, ...]:
+    return (selectinload(Reservation.lines), selectinload(Reservation.tickets))
+
+
+async def get_reservation(
+    session: AsyncSession, reservation_id: uuid.UUID, *, for_update: bool = False
+) -> Reservation | None:
+    """A reservation with its lines and tickets; ``for_update`` locks its row until commit."""
+    query = select(Reservation).where(Reservation.id == reservation_id).options(*_with_children())
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    result = await session.execute(query)
+    return result.scalars().first()
+
+
+async def get_reservation_by_token(
+    session: AsyncSession, token: str, *, for_update: bool = False
+) -> Reservation | None:
+    """The reservation a share token opens; ``for_update`` locks its row until commit."""
+    query = select(Reservation).where(Reservation.share_token == token).options(*_with_children())
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    result = await session.execute(query)
+    return result.scalars().first()
+
+
+async def reservation_status(
+    session: AsyncSession, reservation_id: uuid.UUID
+) -> ReservationStatus | None:
+    """Only the status of a reservation (what a waiting request polls)."""
+    result = await session.execute(
+        select(Reservation.status).where(Reservation.id == reservation_id)
+    )
+    status = result.scalar_one_or_none()
+    return None if status is None else ReservationStatus(status)
+
+
+async def list_reservations(
+    session: AsyncSession,
+    event_id: uuid.UUID,
+    *,
+    status: ReservationStatus | None,
+    search: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Reservation], int]:
+    """One page of an event's reservations, newest first, and how many match in all."""
+    conditions = [Reservation.event_id == event_id]
+    if status is not None:
+        conditions.append(Reservation.status == status.value)
+    if search:
+        pattern = f"%{search.lower()}%"
+        full_name = func.lower(Reservation.contact_first_name + " " + Reservation.contact_last_name)
+        conditions.append(
+            or_(
+                full_name.like(pattern),
+                func.lower(Reservation.contact_email).like(pattern),
+                func.lower(func.coalesce(Reservation.contact_company, "")).like(pattern),
+            )
+        )
+    total = await session.scalar(select(func.count()).select_from(Reservation).where(*conditions))
+    result = await session.execute(
+        select(Reservation)
+        .where(*conditions)
+        .options(*_with_children())
+        .order_by(Reservation.created_at.desc(), Reservation.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(result.scalars()), int(total or 0)
+
+
+async def lock_overdue_reservations(
+    session: AsyncSession, now: datetime, limit: int
+) -> list[Reservation]:
+    """Open reservations past their expiry, locked; rows another replica holds are skipped.
+
+    ``SKIP LOCKED`` lets several sweepers share the work on PostgreSQL; on SQLite the
+    whole transaction is serialised by ``BEGIN IMMEDIATE`` instead.
+    """
+    result = await session.execute(
+        select(Reservation)
+        .where(
+            Reservation.status.in_([status.value for status in OPEN_STATUSES]),
+            Reservation.expires_at <= now,
+        )
+        .order_by(Reservation.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .options(*_with_children())
+        .execution_options(populate_existing=True)
+    )
+    return list(result.scalars())
+
+
+async def audit_entries(session: AsyncSession, reservation_id: uuid.UUID) -> list[AuditEntry]:
+    """A reservation's audit log, oldest first."""
+    result = await session.execute(
+        select(AuditEntry)
+        .where(AuditEntry.reservation_id == reservation_id)
+        .order_by(AuditEntry.at, AuditEntry.id)
+    )
+    return list(result.scalars())
+
+
+async def get_idempotency_key(
+    session: AsyncSession, organization: str, key: str
+) -> IdempotencyKey | None:
+    """The create request recorded under an organization's idempotency key."""
+    return await session.get(IdempotencyKey, (organization, key))
+
+
+async def ticket_emails(session: AsyncSession, reservation_id: uuid.UUID) -> list[TicketEmail]:
+    """The ticket emails of a reservation, oldest first."""
+    result = await session.execute(
+        select(TicketEmail)
+        .where(TicketEmail.reservation_id == reservation_id)
+        .order_by(TicketEmail.created_at, TicketEmail.id)
+    )
+    return list(result.scalars())
+
+
+async def get_ticket_email(
+    session: AsyncSession, email_id: uuid.UUID, *, for_update: bool = False
+) -> TicketEmail | None:
+    """One ticket email; ``for_update`` locks it until commit."""
+    query = select(TicketEmail).where(TicketEmail.id == email_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    result = await session.execute(query)
+    return result.scalars().first()
+
+
+OUTCOME_CHANNEL = "boxoffice_reservation_outcomes"
+"""PostgreSQL NOTIFY channel carrying ids of reservations whose wait for seats ended."""
+
+
+async def notify_outcome(session: AsyncSession, reservation_id: uuid.UUID) -> None:
+    """Tell listening replicas, at commit, that the reservation's wait may be over.
+
+    PostgreSQL only; on SQLite every replica shares one file and polls it instead.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": OUTCOME_CHANNEL, "payload": str(reservation_id)},
+        )

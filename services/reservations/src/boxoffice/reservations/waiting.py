@@ -1,0 +1,118 @@
+"""How a request waits for inventory's answer about its own reservation.
+
+The answer may be consumed by this process (then the consumer's commit wakes the request
+at once) or by another replica (then a short poll of the row notices it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from boxoffice.reservations import repository
+from boxoffice.reservations.models import ReservationStatus
+
+logger = logging.getLogger(__name__)
+
+
+class OutcomeSignals:
+    """In-process wake-ups, keyed by reservation id."""
+
+    def __init__(self) -> None:
+        self._waiting: defaultdict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
+
+    def notify(self, reservation_id: uuid.UUID) -> None:
+        """Wake every request waiting on this reservation (called after a commit)."""
+        for signal in self._waiting.get(reservation_id, ()):
+            signal.set()
+
+    @contextlib.contextmanager
+    def watch(self, reservation_id: uuid.UUID) -> Iterator[asyncio.Event]:
+        """An event set when the reservation's wait for seats may have ended."""
+        signal = asyncio.Event()
+        self._waiting[reservation_id].add(signal)
+        try:
+            yield signal
+        finally:
+            watchers = self._waiting.get(reservation_id)
+            if watchers is not None:
+                watchers.discard(signal)
+                if not watchers:
+                    del self._waiting[reservation_id]
+
+
+async def wait_for_seats_outcome(
+    sessions: async_sessionmaker[AsyncSession],
+    signals: OutcomeSignals,
+    reservation_id: uuid.UUID,
+    *,
+    within: float,
+    poll_interval: float,
+) -> ReservationStatus | None:
+    """Wait until the reservation leaves AWAITING_SEATS or ``within`` seconds pass.
+
+    Returns:
+        The last status read (still ``AWAITING_SEATS`` on timeout).
+    """
+    deadline = time.monotonic() + within
+    with signals.watch(reservation_id) as signal:
+        while True:
+            signal.clear()
+            async with sessions() as session:
+                status = await repository.reservation_status(session, reservation_id)
+            remaining = deadline - time.monotonic()
+            if status != ReservationStatus.AWAITING_SEATS or remaining <= 0:
+                return status
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(signal.wait(), timeout=min(poll_interval, remaining))
+
+
+async def _listen_until_disconnected(
+    engine: AsyncEngine, on_notification: Callable[[object, int, str, str], None]
+) -> None:
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None  # noqa: S101 - an open asyncpg connection
+        lost = asyncio.Event()
+        driver.add_termination_listener(lambda _connection: lost.set())
+        await driver.add_listener(repository.OUTCOME_CHANNEL, on_notification)
+        try:
+            await lost.wait()
+        finally:
+            with contextlib.suppress(Exception):
+                await driver.remove_listener(repository.OUTCOME_CHANNEL, on_notification)
+
+
+def outcome_listener(
+    engine: AsyncEngine, signals: OutcomeSignals, *, retry_seconds: float = 1.0
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """A background task relaying PostgreSQL notifications to this process's waiters.
+
+    Another replica that consumed inventory's answer notifies at its commit; without
+    this listener the waiting request would still notice on its next poll.
+    """
+
+    def on_notification(_connection: object, _pid: int, _channel: str, payload: str) -> None:
+        with contextlib.suppress(ValueError):
+            signals.notify(uuid.UUID(payload))
+
+    async def listen() -> None:
+        if engine.dialect.name != "postgresql":
+            return
+        while True:
+            try:
+                await _listen_until_disconnected(engine, on_notification)
+            except Exception:
+                logger.warning("outcome listener lost its connection; reconnecting")
+            await asyncio.sleep(retry_seconds)
+
+    return listen
