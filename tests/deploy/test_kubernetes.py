@@ -268,7 +268,9 @@ def test_scaled_object(service: str) -> None:
     bootstrap = env.from_config_maps[f"{prefix}KAFKA_BOOTSTRAP_SERVERS"]
     group = m.consumer_group_constant(service) or service
     for trigger in kafka:
-        assert trigger["metadata"]["consumerGroup"] == f"{group_prefix}.{group}"
+        # One group per consumed topic: chassis.messaging.consumer_group.
+        topic = trigger["metadata"]["topic"]
+        assert trigger["metadata"]["consumerGroup"] == f"{group_prefix}.{group}.{topic}"
         assert trigger["metadata"]["bootstrapServers"] == bootstrap
         # The consumers start at the earliest offset; lag must be counted the same way.
         assert trigger["metadata"]["offsetResetPolicy"] == "earliest"

@@ -147,7 +147,8 @@ async def test_two_instances_hold_each_seat_once(
     with inventory_processes(2, env, tmp_path) as instances:
         await asyncio.gather(*(wait_ready(port, process, tmp_path) for process, port in instances))
         # Both consumers share the command partitions before the race starts.
-        await wait_group_members(kafka_bootstrap, "boxoffice.inventory", 2)
+        group = f"boxoffice.inventory.{Topic.INVENTORY_COMMANDS}{suffix}"
+        await wait_group_members(kafka_bootstrap, group, 2)
         categories = await _create_events(instances[0][1])
         event_ids = list(categories)
         commands, reservations = _hold_commands(categories)

@@ -45,6 +45,8 @@ class ServiceSettings(BaseSettings):
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
     kafka_fetch_max_wait_ms: int = 500
+    kafka_rebalance_timeout_ms: int | None = None
+    """How long the group coordinator waits for members to rejoin; None = the client's."""
     kafka_consumer_group_prefix: str = "boxoffice"
     kafka_topic_suffix: str = ""
     """Appended to every topic name; lets test sessions share one broker."""

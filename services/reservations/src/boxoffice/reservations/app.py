@@ -53,7 +53,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> FastAPI:
             Topic.NOTIFICATIONS_COMMANDS,
         ],
     )
-    signals = OutcomeSignals()
+    signals = OutcomeSignals(runtime.sessions, poll_interval=lambda: settings.outcome_poll_seconds)
     service = ReservationService(
         runtime.outbox,
         clock=clock,

@@ -98,6 +98,19 @@ async def reservation_status(
     return None if status is None else ReservationStatus(status)
 
 
+async def settled_reservations(
+    session: AsyncSession, reservation_ids: list[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Which of these reservations are no longer waiting for seats (one query)."""
+    result = await session.execute(
+        select(Reservation.id).where(
+            Reservation.id.in_(reservation_ids),
+            Reservation.status != ReservationStatus.AWAITING_SEATS,
+        )
+    )
+    return list(result.scalars())
+
+
 async def list_reservations(
     session: AsyncSession,
     event_id: uuid.UUID,

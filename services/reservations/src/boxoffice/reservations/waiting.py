@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterator
@@ -24,10 +23,25 @@ logger = logging.getLogger(__name__)
 
 
 class OutcomeSignals:
-    """In-process wake-ups, keyed by reservation id."""
+    """Wake-ups of requests waiting for inventory's answer, keyed by reservation id.
 
-    def __init__(self) -> None:
+    Three sources set them: this process's consumer (``notify`` after its commit), the
+    PostgreSQL listener (another replica's commit), and one shared poll that asks the
+    database, in a single query per interval, which watched reservations are settled —
+    the fallback when neither signal reaches us. The poll runs only while someone
+    waits, so an idle replica queries nothing.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession] | None = None,
+        *,
+        poll_interval: Callable[[], float] = lambda: 0.05,
+    ) -> None:
+        self._sessions = sessions
+        self._poll_interval = poll_interval
         self._waiting: defaultdict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
+        self._poller: asyncio.Task[None] | None = None
 
     def notify(self, reservation_id: uuid.UUID) -> None:
         """Wake every request waiting on this reservation (called after a commit)."""
@@ -36,9 +50,11 @@ class OutcomeSignals:
 
     @contextlib.contextmanager
     def watch(self, reservation_id: uuid.UUID) -> Iterator[asyncio.Event]:
-        """An event set when the reservation's wait for seats may have ended."""
+        """An event set when the reservation's wait for seats has ended."""
         signal = asyncio.Event()
         self._waiting[reservation_id].add(signal)
+        if self._sessions is not None and (self._poller is None or self._poller.done()):
+            self._poller = asyncio.create_task(self._poll(self._sessions), name="outcome-poll")
         try:
             yield signal
         finally:
@@ -48,6 +64,21 @@ class OutcomeSignals:
                 if not watchers:
                     del self._waiting[reservation_id]
 
+    async def _poll(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        while self._waiting:
+            await asyncio.sleep(self._poll_interval())  # the fallback's period, not a sync
+            watched = list(self._waiting)
+            if not watched:
+                return
+            try:
+                async with sessions() as session:
+                    settled = await repository.settled_reservations(session, watched)
+            except Exception:
+                logger.warning("outcome poll failed; trying again")
+                continue
+            for reservation_id in settled:
+                self.notify(reservation_id)
+
 
 async def wait_for_seats_outcome(
     sessions: async_sessionmaker[AsyncSession],
@@ -55,24 +86,22 @@ async def wait_for_seats_outcome(
     reservation_id: uuid.UUID,
     *,
     within: float,
-    poll_interval: float,
 ) -> ReservationStatus | None:
     """Wait until the reservation leaves AWAITING_SEATS or ``within`` seconds pass.
 
     Returns:
         The last status read (still ``AWAITING_SEATS`` on timeout).
     """
-    deadline = time.monotonic() + within
     with signals.watch(reservation_id) as signal:
-        while True:
-            signal.clear()
-            async with sessions() as session:
-                status = await repository.reservation_status(session, reservation_id)
-            remaining = deadline - time.monotonic()
-            if status != ReservationStatus.AWAITING_SEATS or remaining <= 0:
-                return status
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(signal.wait(), timeout=min(poll_interval, remaining))
+        async with sessions() as session:
+            status = await repository.reservation_status(session, reservation_id)
+        if status != ReservationStatus.AWAITING_SEATS:
+            return status
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await signal.wait()
+        async with sessions() as session:
+            return await repository.reservation_status(session, reservation_id)
 
 
 async def _listen_until_disconnected(

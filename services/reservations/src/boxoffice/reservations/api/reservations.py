@@ -71,7 +71,6 @@ async def _answer_after_hold(
         context.signals,
         reservation_id,
         within=context.settings.create_wait_seconds,
-        poll_interval=context.settings.outcome_poll_seconds,
     )
     async with context.sessions() as session:
         view = await context.service.view(session, reservation_id, principal.org)
