@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from boxoffice.devstack.databases import fresh_postgres_database
-from tests.e2e.stack import SERVICES, Stack
+from boxoffice.devstack.stack import SERVICES, Stack
 
 
 @pytest.fixture

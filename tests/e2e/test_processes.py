@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.e2e.stack import SERVICES, Stack
+from boxoffice.devstack.stack import SERVICES, Stack
 
 
 async def test_every_service_is_ready_and_comes_back_after_a_crash(stack: Stack) -> None:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from boxoffice.devstack.databases import fresh_postgres_database
-from tests.e2e.stack import SERVICES, Stack, eventually
+from boxoffice.devstack.stack import SERVICES, Stack, eventually
 
 
 @pytest.fixture

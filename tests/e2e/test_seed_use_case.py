@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from tests.e2e.stack import Stack, eventually
+from boxoffice.devstack.stack import Stack, eventually
 
 EVENT_TZ = ZoneInfo("Europe/Zurich")
 TEAM = [
@@ -175,7 +175,7 @@ async def test_the_sample_use_case_of_the_user_guide(stack: Stack) -> None:
 
         async def team_sold_out() -> bool:
             now = await _categories(client, stack, slug)
-            return (
+            return bool(
                 now["Team"]["available"] == 0
                 and now["Team"]["sold"] == 5
                 and now["General Admission"]["available"] == 175

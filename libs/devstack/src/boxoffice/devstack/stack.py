@@ -1,4 +1,4 @@
-"""The real system as processes, for cross-service tests.
+"""The real system as processes, for cross-service tests and benchmarks.
 
 Every service runs as its own ``python -m boxoffice.<service>`` process on its own
 PostgreSQL database, against the session's broker and an SMTP sink started here.
@@ -26,7 +26,7 @@ from boxoffice.devstack.mailsink import MailSink
 from boxoffice.devstack.token import mint_token
 
 SERVICES = ("inventory", "reservations", "notifications")
-JWT_SECRET = "e2e-test-secret-that-is-long-enough-for-hs256"
+JWT_SECRET = "e2e-test-secret-that-is-long-enough-for-hs256"  # noqa: S105 - test stacks only
 
 
 @dataclass
@@ -47,7 +47,7 @@ class ServiceProcess:
     def start(self) -> None:
         """Launch the process (output to its log file)."""
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
             [sys.executable, "-m", f"boxoffice.{self.name}"],
             env={**os.environ, **self.env},
             stdout=log,
@@ -57,7 +57,8 @@ class ServiceProcess:
 
     def signal(self, signum: int) -> None:
         """Send a signal (SIGKILL to crash it, SIGSTOP to freeze it)."""
-        assert self.process is not None
+        if self.process is None:
+            raise RuntimeError(f"{self.name} was never started")
         self.process.send_signal(signum)
 
     def stop(self, timeout: float = 20.0) -> None:
@@ -82,11 +83,8 @@ class ServiceProcess:
         deadline = time.monotonic() + within
         async with httpx.AsyncClient(timeout=2.0) as client:
             while True:
-                assert self.process is not None
-                if self.process.poll() is not None:
-                    raise AssertionError(
-                        f"{self.name} exited with {self.process.returncode}; see {self.log_path}"
-                    )
+                if self.process is None or self.process.poll() is not None:
+                    raise AssertionError(f"{self.name} is not running; see {self.log_path}")
                 try:
                     if (await client.get(f"{self.url}/health/ready")).status_code == 200:
                         return
@@ -124,7 +122,8 @@ class Stack:
 
     def _env(self, name: str, port: int) -> dict[str, str]:
         prefix = f"BOXOFFICE_{name.upper()}_"
-        assert self.mail is not None
+        if self.mail is None:
+            raise RuntimeError("start the mail sink before the services")
         env = {
             "ENVIRONMENT": "test",
             "JWT_SECRET": JWT_SECRET,
