@@ -7,11 +7,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SERVICES := inventory reservations notifications
 
-.PHONY: run test lint typecheck pytest schemas migration bench-relay clean help
+.PHONY: run test lint typecheck pytest schemas migration bench bench-quick bench-relay clean help
 
 help:
 	@echo "make run      start broker, mail sink and the three services (SQLite, .data/)"
 	@echo "make test     lint, type-check and run every test (real broker + PostgreSQL)"
+	@echo "make bench    throughput, latency, contention, bulk, expiry, email (PostgreSQL + SQLite)"
+	@echo "make bench-quick  the same, small numbers (about a minute)"
 	@echo "make bench-relay  outbox relay lag (commit -> consumer), SQLite and PostgreSQL"
 	@echo "make schemas  re-export the message JSON Schemas into libs/contracts/schemas/"
 
@@ -41,8 +43,14 @@ pytest: $(VENV)/.synced
 
 test: lint typecheck pytest
 
+bench: $(VENV)/.synced
+	$(PY) -m bench.run
+
+bench-quick: $(VENV)/.synced
+	$(PY) -m bench.run --quick
+
 bench-relay: $(VENV)/.synced
-	$(PY) bench/relay_lag.py
+	$(PY) -m bench.relay_lag
 
 schemas: $(VENV)/.synced
 	$(PY) -m boxoffice.contracts.export
