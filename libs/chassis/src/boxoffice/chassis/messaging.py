@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from boxoffice.chassis.inbox import Inbox
-from boxoffice.chassis.logs import correlation_scope
+from boxoffice.chassis.logs import correlation_scope, redact
 from boxoffice.chassis.outbox import OutgoingMessage
 from boxoffice.chassis.settings import ServiceSettings
 from boxoffice.contracts import Envelope, Message, UnknownMessageType, dlq_topic, parse_envelope
@@ -156,17 +156,56 @@ class ConsumerStats:
     dead_lettered: int = 0
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One record as fetched from the broker."""
+
+    value: bytes
+    key: bytes | None
+    headers: dict[str, str]
+    partition: int | None
+    offset: int | None
+
+
+def _deliveries(message: KafkaMessage) -> list[Delivery]:
+    raw = message.raw_message
+    records = list(raw) if isinstance(raw, list | tuple) else [raw]
+    deliveries = []
+    for record in records:
+        headers = {}
+        for name, value in getattr(record, "headers", None) or ():
+            if isinstance(value, bytes):
+                headers[name] = value.decode("utf-8", errors="replace")
+            elif isinstance(value, str):
+                headers[name] = value
+        deliveries.append(
+            Delivery(
+                value=record.value or b"",
+                key=getattr(record, "key", None),
+                headers=headers,
+                partition=getattr(record, "partition", None),
+                offset=getattr(record, "offset", None),
+            )
+        )
+    return deliveries
+
+
 class Consumer:
     """Subscribes a handler to a topic with the project's delivery rules.
 
-    - the message is parsed against the topic's contract; one that does not
-      validate goes to ``<topic>.dlq`` at once;
-    - the inbox claim and the handler run in one transaction, committed before
-      the offset is; a duplicate id is acknowledged without effect;
-    - a failing handler is retried ``consumer_max_attempts`` times, then the
-      message goes to the DLQ with the error in headers and the consumer moves on;
-    - while the database is unreachable the message is not dead-lettered: the
-      offset is not committed and the message is tried again.
+    - messages are fetched in batches (up to ``consumer_batch_size``); each is parsed
+      against the topic's contract, and one that does not validate goes to
+      ``<topic>.dlq`` at once;
+    - a batch is applied in ONE transaction (for each message: inbox claim, then the
+      handler), committed before the offsets are; a duplicate id is skipped. One
+      transaction and one offset commit per batch instead of per message is what lets
+      a hot partition (all holds of one event) keep up under load;
+    - if the batch transaction fails, its messages are applied one by one, each in its
+      own transaction: a failing handler is retried ``consumer_max_attempts`` times,
+      then the message goes to the DLQ with the error in headers and the consumer
+      moves on;
+    - while the database is unreachable nothing is dead-lettered: the offsets are not
+      committed and the messages are tried again.
     """
 
     def __init__(
@@ -193,12 +232,15 @@ class Consumer:
         settings = self._settings
         topic = settings.topic(contract_topic)
 
-        async def on_message(body: bytes, message: KafkaMessage) -> None:
-            await self._consume(contract_topic, topic, body, message, handler)
+        async def on_batch(_bodies: list[bytes], message: KafkaMessage) -> None:
+            await self._consume(contract_topic, topic, _deliveries(message), handler)
 
         self._broker.subscriber(
             topic,
             group_id=consumer_group(settings, group, contract_topic),
+            batch=True,
+            max_records=settings.consumer_batch_size,
+            batch_timeout_ms=settings.kafka_fetch_max_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             session_timeout_ms=settings.kafka_session_timeout_ms,
@@ -207,29 +249,57 @@ class Consumer:
             rebalance_timeout_ms=settings.kafka_rebalance_timeout_ms,
             decoder=_raw_body,
             title=f"{settings.service_name}:{contract_topic}",
-        )(on_message)
+        )(on_batch)
 
     async def _consume(
         self,
         contract_topic: str,
         topic: str,
-        body: bytes,
-        message: KafkaMessage,
+        deliveries: list[Delivery],
         handler: Handler,
     ) -> None:
-        try:
-            envelope = parse_envelope(contract_topic, body)
-        except (ValidationError, UnknownMessageType, ValueError) as error:
-            await self._dead_letter(topic, body, message, error, attempts=0, reason="invalid")
-            return
-        with correlation_scope(envelope.correlationid or str(envelope.id)):
-            await self._handle_with_retries(topic, body, message, envelope, handler)
+        valid: list[tuple[Delivery, Envelope[Message]]] = []
+        for delivery in deliveries:
+            try:
+                valid.append((delivery, parse_envelope(contract_topic, delivery.value)))
+            except (ValidationError, UnknownMessageType, ValueError) as error:
+                await self._dead_letter(topic, delivery, error, attempts=0, reason="invalid")
+        if len(valid) > 1:
+            try:
+                await self._apply_batch(topic, [envelope for _, envelope in valid], handler)
+                return
+            except Exception as error:
+                logger.info(
+                    "batch failed; applying its messages one by one",
+                    extra={"topic": topic, "size": len(valid), "error": type(error).__name__},
+                )
+        for delivery, envelope in valid:
+            with correlation_scope(envelope.correlationid or str(envelope.id)):
+                await self._handle_with_retries(topic, delivery, envelope, handler)
+
+    async def _apply_batch(
+        self, topic: str, envelopes: list[Envelope[Message]], handler: Handler
+    ) -> None:
+        handled = duplicates = 0
+        async with self._sessions.begin() as session:
+            for envelope in envelopes:
+                with correlation_scope(envelope.correlationid or str(envelope.id)):
+                    if not await self._inbox.claim(session, envelope, topic):
+                        duplicates += 1
+                        continue
+                    await handler(envelope, session)
+                    handled += 1
+                # Each handler sees the database as a transaction of its own would:
+                # what earlier messages wrote, nothing stale from the identity map.
+                await session.flush()
+                session.expire_all()
+        self.stats.handled += handled
+        self.stats.duplicates += duplicates
 
     async def _handle_with_retries(
         self,
         topic: str,
-        body: bytes,
-        message: KafkaMessage,
+        delivery: Delivery,
         envelope: Envelope[Message],
         handler: Handler,
     ) -> None:
@@ -259,7 +329,7 @@ class Consumer:
                 )
                 if attempts >= self._settings.consumer_max_attempts:
                     await self._dead_letter(
-                        topic, body, message, error, attempts=attempts, reason="failed"
+                        topic, delivery, error, attempts=attempts, reason="failed"
                     )
                     return
                 await asyncio.sleep(backoff * 2 ** (attempts - 1))
@@ -288,29 +358,28 @@ class Consumer:
     async def _dead_letter(
         self,
         topic: str,
-        body: bytes,
-        message: KafkaMessage,
+        delivery: Delivery,
         error: BaseException,
         *,
         attempts: int,
         reason: str,
     ) -> None:
-        record = message.raw_message
-        headers = {key: value for key, value in message.headers.items() if isinstance(value, str)}
+        headers = dict(delivery.headers)
         headers.update(
             {
                 f"{DLQ_HEADER_PREFIX}reason": reason,
                 f"{DLQ_HEADER_PREFIX}error-type": type(error).__name__,
-                f"{DLQ_HEADER_PREFIX}error": str(error)[:2000],
+                f"{DLQ_HEADER_PREFIX}error": redact(str(error))[:2000],
                 f"{DLQ_HEADER_PREFIX}attempts": str(attempts),
                 f"{DLQ_HEADER_PREFIX}original-topic": topic,
-                f"{DLQ_HEADER_PREFIX}original-partition": str(getattr(record, "partition", "")),
-                f"{DLQ_HEADER_PREFIX}original-offset": str(getattr(record, "offset", "")),
+                f"{DLQ_HEADER_PREFIX}original-partition": str(delivery.partition),
+                f"{DLQ_HEADER_PREFIX}original-offset": str(delivery.offset),
                 f"{DLQ_HEADER_PREFIX}service": self._settings.service_name,
             }
         )
-        key = getattr(record, "key", None)
-        await self._broker.publish(body, dlq_topic(topic), key=key or None, headers=headers)
+        await self._broker.publish(
+            delivery.value, dlq_topic(topic), key=delivery.key or None, headers=headers
+        )
         self.stats.dead_lettered += 1
         logger.error(
             "message dead-lettered",

@@ -52,6 +52,8 @@ class ServiceSettings(BaseSettings):
     """Appended to every topic name; lets test sessions share one broker."""
 
     consumer_max_attempts: int = Field(default=5, ge=1)
+    consumer_batch_size: int = Field(default=100, ge=1)
+    """Messages fetched and applied in one transaction (and one offset commit)."""
     consumer_retry_backoff_seconds: float = Field(default=0.2, ge=0)
 
     outbox_poll_interval_ms: int = Field(default=20, ge=1)
