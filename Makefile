@@ -7,7 +7,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SERVICES := inventory reservations notifications
 
-.PHONY: run test lint typecheck pytest schemas migration bench bench-quick bench-relay clean help
+reconcile: $(VENV)/.synced
+	$(PY) -m boxoffice.ops reconcile \
+		--inventory-db sqlite+aiosqlite:///$(CURDIR)/.data/inventory.db \
+		--reservations-db sqlite+aiosqlite:///$(CURDIR)/.data/reservations.db \
+		--notifications-db sqlite+aiosqlite:///$(CURDIR)/.data/notifications.db
+
+.PHONY: reconcile run test lint typecheck pytest schemas migration bench bench-quick bench-relay clean help
 
 help:
 	@echo "make run      start broker, mail sink and the three services (SQLite, .data/)"
@@ -15,6 +21,7 @@ help:
 	@echo "make bench    throughput, latency, contention, bulk, expiry, email (PostgreSQL + SQLite)"
 	@echo "make bench-quick  the same, small numbers (about a minute)"
 	@echo "make bench-relay  outbox relay lag (commit -> consumer), SQLite and PostgreSQL"
+	@echo "make reconcile  check inventory and reservations agree (the stack of make run)"
 	@echo "make schemas  re-export the message JSON Schemas into libs/contracts/schemas/"
 
 .tools/bin/uv:
@@ -33,7 +40,7 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.synced
-	$(VENV)/bin/mypy libs/contracts/src libs/chassis/src libs/devstack/src \
+	$(VENV)/bin/mypy libs/contracts/src libs/chassis/src libs/devstack/src libs/ops/src \
 		$(foreach s,$(SERVICES),services/$(s)/src) \
 		libs/contracts/tests libs/chassis/tests libs/devstack/tests \
 		$(foreach s,$(SERVICES),services/$(s)/tests) tests bench
