@@ -10,6 +10,7 @@ availability checked after each step.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,6 +47,15 @@ def _event_body(slug: str) -> dict[str, Any]:
             {"name": "Team", "visibility": "hidden", "price": "0.00", "max_seats": 5},
         ],
     }
+
+
+def _text_of(message: EmailMessage) -> str:
+    """The text parts of a mail (plain and HTML), decoded."""
+    return "\n".join(
+        str(part.get_content())
+        for part in message.walk()
+        if part.get_content_maintype() == "text" and not part.is_attachment()
+    )
 
 
 async def _categories(client: httpx.AsyncClient, stack: Stack, slug: str) -> dict[str, Any]:
@@ -223,3 +233,19 @@ async def test_the_sample_use_case_of_the_user_guide(stack: Stack) -> None:
         assert page.status_code == 200
         assert "Jane" in page.text
         assert "900.00" in page.text
+
+        # The organizer emails Jane her link through notifications.
+        link = await client.post(
+            f"{stack.url('reservations')}/v1/reservations/{jane['id']}/send-link",
+            headers=stack.headers(),
+        )
+        assert link.status_code == 200, link.text
+
+        def jane_has_her_link() -> bool:
+            return any(
+                message["To"].addresses[0].addr_spec == "jane.doe@example.org"
+                and jane["share_url"] in _text_of(message)
+                for message in mail.messages()
+            )
+
+        await eventually(jane_has_her_link, within=30, what="Jane's link in the mail sink")

@@ -98,6 +98,18 @@ class EventUpserted(EventKeyed):
     capacity: Annotated[int, Field(ge=0)]
     public_reservation_limit: Annotated[int, Field(ge=1)]
     version: Annotated[int, Field(ge=1)]
+    terms_url: str | None = Field(default=None, description="The event's terms and conditions.")
+    privacy_policy_url: str | None = Field(default=None, description="The event's privacy policy.")
+    payment_beneficiary: str | None = Field(
+        default=None, description="Who bank transfers are made out to."
+    )
+    payment_iban: str | None = Field(
+        default=None, description="The IBAN bank transfers are paid to."
+    )
+    payment_deadline_days: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="Days a contact has to pay by bank transfer (null: the reader's default).",
+    )
 
 
 class CategoryUpserted(EventKeyed):

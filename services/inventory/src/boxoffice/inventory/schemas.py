@@ -109,6 +109,27 @@ CategoryName = Annotated[
 Capacity = Annotated[int, Field(ge=0, le=MAX_SEATS)]
 MaxSeats = Annotated[int, Field(ge=0, le=MAX_SEATS)]
 PublicLimit = Annotated[int, Field(ge=1, le=MAX_SEATS)]
+WebAddress = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^https?://[^\s]+$"),
+    Field(examples=["https://example.org/terms"]),
+]
+Beneficiary = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+PaymentDeadlineDays = Annotated[int, Field(ge=1, le=365)]
+
+
+def _normal_iban(value: str) -> str:
+    compact = value.replace(" ", "").upper()
+    if not re.fullmatch(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", compact):
+        raise ValueError("not an IBAN")
+    return compact
+
+
+Iban = Annotated[
+    str,
+    AfterValidator(_normal_iban),
+    Field(examples=["CH93 0076 2011 6238 5295 7"], description="Spaces are removed."),
+]
 
 
 class _Request(BaseModel):
@@ -151,6 +172,13 @@ class EventCreate(_Request):
     ends_at: AwareDatetime
     capacity: Capacity
     public_reservation_limit: PublicLimit = 5
+    terms_url: WebAddress | None = None
+    privacy_policy_url: WebAddress | None = None
+    payment_beneficiary: Beneficiary | None = None
+    payment_iban: Iban | None = None
+    payment_deadline_days: PaymentDeadlineDays = Field(
+        default=5, description="Days a contact has to pay by bank transfer."
+    )
     categories: Annotated[list[CategoryCreate], Field(max_length=200)] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -163,12 +191,21 @@ class EventCreate(_Request):
 class EventUpdate(_Patch):
     """Changes to an event; ``slug`` and ``currency`` are fixed at creation."""
 
+    nullable_fields: ClassVar[frozenset[str]] = frozenset(
+        {"terms_url", "privacy_policy_url", "payment_beneficiary", "payment_iban"}
+    )
+
     name: EventName | None = None
     timezone: TimeZoneName | None = None
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
     capacity: Capacity | None = None
     public_reservation_limit: PublicLimit | None = None
+    terms_url: WebAddress | None = None
+    privacy_policy_url: WebAddress | None = None
+    payment_beneficiary: Beneficiary | None = None
+    payment_iban: Iban | None = None
+    payment_deadline_days: PaymentDeadlineDays | None = None
 
 
 class CategoryUpdate(_Patch):
@@ -229,6 +266,11 @@ class EventRead(BaseModel):
     ends_at: datetime
     capacity: int
     public_reservation_limit: int
+    terms_url: str | None
+    privacy_policy_url: str | None
+    payment_beneficiary: str | None
+    payment_iban: str | None
+    payment_deadline_days: int
     version: int
     seats: SeatSummary
     categories: list[CategoryRead]
@@ -268,6 +310,11 @@ def event_read(event: Event, categories: Sequence[TicketCategory]) -> EventRead:
         ends_at=event.ends_at.astimezone(zone),
         capacity=event.capacity,
         public_reservation_limit=event.public_reservation_limit,
+        terms_url=event.terms_url,
+        privacy_policy_url=event.privacy_policy_url,
+        payment_beneficiary=event.payment_beneficiary,
+        payment_iban=event.payment_iban,
+        payment_deadline_days=event.payment_deadline_days,
         version=event.version,
         seats=SeatSummary(
             capacity=event.capacity,

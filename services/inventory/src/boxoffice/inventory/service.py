@@ -127,6 +127,11 @@ class InventoryService:
             ends_at=as_utc(request.ends_at),
             capacity=request.capacity,
             public_reservation_limit=request.public_reservation_limit,
+            terms_url=request.terms_url,
+            privacy_policy_url=request.privacy_policy_url,
+            payment_beneficiary=request.payment_beneficiary,
+            payment_iban=request.payment_iban,
+            payment_deadline_days=request.payment_deadline_days,
             created_at=now,
             updated_at=now,
         )
@@ -725,6 +730,11 @@ def _event_upserted(event: Event) -> EventUpserted:
         ends_at=event.ends_at,
         capacity=event.capacity,
         public_reservation_limit=event.public_reservation_limit,
+        terms_url=event.terms_url,
+        privacy_policy_url=event.privacy_policy_url,
+        payment_beneficiary=event.payment_beneficiary,
+        payment_iban=event.payment_iban,
+        payment_deadline_days=event.payment_deadline_days,
         version=event.version,
     )
 

@@ -21,6 +21,7 @@ from boxoffice.reservations.handlers import (
     reservations_commands_handler,
 )
 from boxoffice.reservations.models import messaging_tables
+from boxoffice.reservations.ratelimit import RateLimiter
 from boxoffice.reservations.service import Clock, ReservationService
 from boxoffice.reservations.settings import Settings
 from boxoffice.reservations.sweeper import expiry_sweeper
@@ -61,6 +62,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> FastAPI:
         sweep_batch_size=settings.expiry_sweep_batch_size,
         ticket_code_key=settings.ticket_code_key,
         public_hold=timedelta(minutes=settings.public_hold_minutes),
+        share_link_grace=timedelta(hours=settings.share_link_grace_hours),
     )
     for topic, handler in (
         (Topic.INVENTORY_EVENTS, inventory_events_handler(service)),
@@ -85,6 +87,12 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> FastAPI:
         routers=[reservations_router, attendees_router, public_router],
     )
     app.state.reservations = ReservationsContext(
-        settings=settings, sessions=runtime.sessions, service=service, signals=signals
+        settings=settings,
+        sessions=runtime.sessions,
+        service=service,
+        signals=signals,
+        public_limiter=RateLimiter(
+            settings.public_rate_limit_requests, settings.public_rate_limit_window_seconds
+        ),
     )
     return app

@@ -86,6 +86,11 @@ class EventReplica(Base):
     ends_at: Mapped[datetime] = mapped_column(UtcDateTime())
     capacity: Mapped[int] = mapped_column(Integer)
     public_reservation_limit: Mapped[int] = mapped_column(Integer)
+    terms_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    privacy_policy_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    payment_beneficiary: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    payment_iban: Mapped[str | None] = mapped_column(String(34), nullable=True)
+    payment_deadline_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     version: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -132,6 +137,8 @@ class Reservation(Base):
     total_minor: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     share_token: Mapped[str] = mapped_column(String(100), unique=True)
+    # The token is looked up by its SHA-256, so the index search never compares secrets.
+    share_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     add_seats_if_not_available: Mapped[bool] = mapped_column(Boolean)
     refusal_reason: Mapped[str | None] = mapped_column(String(50), nullable=True)
     refusal_message: Mapped[str | None] = mapped_column(String(2000), nullable=True)

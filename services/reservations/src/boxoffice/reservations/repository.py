@@ -76,11 +76,15 @@ async def get_reservation(
     return result.scalars().first()
 
 
-async def get_reservation_by_token(
-    session: AsyncSession, token: str, *, for_update: bool = False
+async def get_reservation_by_token_hash(
+    session: AsyncSession, token_hash: str, *, for_update: bool = False
 ) -> Reservation | None:
-    """The reservation a share token opens; ``for_update`` locks its row until commit."""
-    query = select(Reservation).where(Reservation.share_token == token).options(*_with_children())
+    """The reservation whose share token has this hash; ``for_update`` locks its row."""
+    query = (
+        select(Reservation)
+        .where(Reservation.share_token_hash == token_hash)
+        .options(*_with_children())
+    )
     if for_update:
         query = query.with_for_update().execution_options(populate_existing=True)
     result = await session.execute(query)

@@ -12,7 +12,13 @@ from zoneinfo import ZoneInfo
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from boxoffice.contracts import EmailAddress
-from boxoffice.reservations.models import AuditEntry, EventReplica, Reservation, Ticket
+from boxoffice.reservations.models import (
+    AuditEntry,
+    EventReplica,
+    Reservation,
+    ReservationStatus,
+    Ticket,
+)
 from boxoffice.reservations.money import format_amount
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -225,6 +231,7 @@ class ReservationOut(BaseModel):
     """A reservation, with times shown in the event's time zone."""
 
     id: uuid.UUID
+    code: str = Field(description="Short reservation code, the reference of a bank transfer.")
     status: str
     event: EventOut
     contact: ContactOut
@@ -238,6 +245,35 @@ class ReservationOut(BaseModel):
     refusal: RefusalOut | None
     created_at: datetime
     updated_at: datetime
+
+
+class PaymentInstructionsOut(BaseModel):
+    """How to pay by bank transfer, and by when."""
+
+    beneficiary: str | None
+    iban: str | None
+    reference: str = Field(description="The reservation code, to quote with the transfer.")
+    amount: str
+    currency: str
+    due: datetime = Field(description="The reservation expires if no payment arrives by then.")
+
+
+class PublicReservationOut(ReservationOut):
+    """A reservation as its contact person sees it, with the event's policies."""
+
+    terms_url: str | None
+    privacy_policy_url: str | None
+    payment_instructions: PaymentInstructionsOut | None = Field(
+        description="Set while the reservation awaits a bank transfer."
+    )
+
+
+class LinkSentOut(BaseModel):
+    """The reservation link was queued for the contact person."""
+
+    email_id: uuid.UUID = Field(description="The id of the email in notifications.")
+    to: str
+    share_url: str
 
 
 class ReservationPage(BaseModel):
@@ -317,6 +353,16 @@ class AttendeesCsvOut(BaseModel):
     errors: list[CsvErrorOut]
 
 
+def reservation_code(reservation_id: uuid.UUID) -> str:
+    """The short code a contact quotes, e.g. as the reference of a bank transfer."""
+    return reservation_id.hex[:8].upper()
+
+
+def share_url(public_base_url: str, token: str) -> str:
+    """The link the contact person opens: ``<public base URL>/r/<token>``."""
+    return f"{public_base_url.rstrip('/')}/r/{token}"
+
+
 def _local(moment: datetime, timezone: str) -> datetime:
     try:
         return moment.astimezone(ZoneInfo(timezone))
@@ -354,6 +400,7 @@ def reservation_out(
         )
     return ReservationOut(
         id=reservation.id,
+        code=reservation_code(reservation.id),
         status=reservation.status,
         event=EventOut(
             id=event.id,
@@ -383,12 +430,35 @@ def reservation_out(
         total=format_amount(reservation.total_minor, currency),
         currency=currency,
         expires_at=_local(reservation.expires_at, tz),
-        share_url=f"{public_base_url.rstrip('/')}/r/{reservation.share_token}",
+        share_url=share_url(public_base_url, reservation.share_token),
         tickets=[ticket_out(ticket) for ticket in reservation.tickets],
         add_seats_if_not_available=reservation.add_seats_if_not_available,
         refusal=refusal,
         created_at=_local(reservation.created_at, tz),
         updated_at=_local(reservation.updated_at, tz),
+    )
+
+
+def public_reservation_out(
+    reservation: Reservation, event: EventReplica, *, public_base_url: str
+) -> PublicReservationOut:
+    """The contact person's shape of a reservation: policies and payment instructions."""
+    out = reservation_out(reservation, event, public_base_url=public_base_url)
+    instructions = None
+    if reservation.status == ReservationStatus.OFFLINE_PAYMENT:
+        instructions = PaymentInstructionsOut(
+            beneficiary=event.payment_beneficiary,
+            iban=event.payment_iban,
+            reference=out.code,
+            amount=out.total,
+            currency=out.currency,
+            due=out.expires_at,
+        )
+    return PublicReservationOut(
+        **out.model_dump(),
+        terms_url=event.terms_url,
+        privacy_policy_url=event.privacy_policy_url,
+        payment_instructions=instructions,
     )
 
 

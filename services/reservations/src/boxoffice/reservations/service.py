@@ -7,6 +7,7 @@ never commit (the HTTP dependency or the consumer that opened the session does).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets
 import uuid
@@ -54,6 +55,7 @@ from boxoffice.contracts import (
     ReservationRejected,
     SeatsHeld,
     SeatsRefused,
+    SendReservationLink,
     SendTickets,
 )
 from boxoffice.contracts import (
@@ -85,6 +87,7 @@ from boxoffice.reservations.schemas import (
     PaymentMethod,
     ReinstateRequest,
     UpdateReservationRequest,
+    share_url,
 )
 
 logger = logging.getLogger(__name__)
@@ -92,6 +95,7 @@ logger = logging.getLogger(__name__)
 SOURCE = "boxoffice.reservations"
 SYSTEM_ACTOR = "system"
 CONTACT_ACTOR = "contact"
+DEFAULT_PAYMENT_DEADLINE_DAYS = 5
 
 Clock = Callable[[], datetime]
 
@@ -121,6 +125,17 @@ def default_expiry(event: EventReplica, now: datetime) -> datetime:
     tomorrow = now.astimezone(zone).date() + timedelta(days=1)
     end_of_tomorrow = datetime.combine(tomorrow, time(23, 59), tzinfo=zone).astimezone(UTC)
     return min(end_of_tomorrow, event.ends_at)
+
+
+def payment_deadline(event: EventReplica, now: datetime) -> datetime:
+    """When a bank transfer chosen ``now`` must have arrived: never after the event starts."""
+    days = event.payment_deadline_days or DEFAULT_PAYMENT_DEADLINE_DAYS
+    return min(now + timedelta(days=days), event.starts_at)
+
+
+def share_token_hash(token: str) -> str:
+    """What a share token is looked up by (its SHA-256, hex)."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -171,6 +186,8 @@ class ReservationService:
         sweep_batch_size: how many overdue reservations one sweep expires at most.
         ticket_code_key: the key ticket codes (QR codes) are signed with.
         public_hold: how long a public-shop reservation holds its seats by default.
+        share_link_grace: how long the share link of an expired or cancelled reservation
+            still opens it (to show what happened); afterwards it is unknown.
     """
 
     def __init__(
@@ -182,13 +199,19 @@ class ReservationService:
         sweep_batch_size: int = 100,
         ticket_code_key: str = "",
         public_hold: timedelta = timedelta(minutes=25),
+        share_link_grace: timedelta = timedelta(days=7),
     ) -> None:
         self._public_hold = public_hold
+        self._share_link_grace = share_link_grace
         self._outbox = outbox
         self._ticket_code_key = ticket_code_key
         self._clock = clock
         self._on_outcome = on_outcome
         self._sweep_batch_size = sweep_batch_size
+
+    def now(self) -> datetime:
+        """The service's "now" (what expiries are measured against)."""
+        return self._clock()
 
     # --- replica of inventory ---
 
@@ -209,6 +232,11 @@ class ReservationService:
         row.ends_at = event.ends_at
         row.capacity = event.capacity
         row.public_reservation_limit = event.public_reservation_limit
+        row.terms_url = event.terms_url
+        row.privacy_policy_url = event.privacy_policy_url
+        row.payment_beneficiary = event.payment_beneficiary
+        row.payment_iban = event.payment_iban
+        row.payment_deadline_days = event.payment_deadline_days
         row.version = event.version
 
     async def replicate_category(self, session: AsyncSession, category: CategoryUpserted) -> None:
@@ -299,6 +327,7 @@ class ReservationService:
         else:
             expires_at = self._checked_expiry(event, request.expires_at, now)
         lines = await self._lines(session, event, request)
+        share_token = secrets.token_urlsafe(32)
         reservation = Reservation(
             id=reservation_id,
             event_id=event.id,
@@ -314,7 +343,8 @@ class ReservationService:
             currency=event.currency,
             total_minor=sum(line.unit_price_minor * line.quantity for line in lines),
             expires_at=expires_at,
-            share_token=secrets.token_urlsafe(32),
+            share_token=share_token,
+            share_token_hash=share_token_hash(share_token),
             add_seats_if_not_available=request.add_seats_if_not_available,
             created_by=actor,
             created_at=now,
@@ -639,6 +669,18 @@ class ReservationService:
             ReservationStatus.OFFLINE_PAYMENT,
         ):
             raise status_conflict(reservation, "complete")
+        if reservation.status == ReservationStatus.OFFLINE_PAYMENT:
+            self._audit(
+                session,
+                reservation,
+                principal.sub,
+                "payment_received",
+                {
+                    "method": PaymentMethod.BANK_TRANSFER.value,
+                    "amount": format_amount(reservation.total_minor, reservation.currency),
+                    "currency": reservation.currency,
+                },
+            )
         await self._mark_complete(session, reservation, principal.sub)
         return await self._view(session, reservation)
 
@@ -733,14 +775,38 @@ class ReservationService:
                     "a reservation with a zero total is confirmed as free",
                     ["body", "payment_method"],
                 )
+            now = self._clock()
+            event = (await self._view(session, reservation)).event
+            deadline = payment_deadline(event, now)
+            if deadline <= now:
+                raise ApiError(
+                    409,
+                    "PAYMENT_DEADLINE_PASSED",
+                    "the event has started: a bank transfer can no longer arrive in time",
+                    {"status": reservation.status},
+                )
             reservation.status = ReservationStatus.OFFLINE_PAYMENT
-            reservation.updated_at = self._clock()
+            reservation.updated_at = now
+            if deadline != reservation.expires_at:
+                reservation.expires_at = deadline
+                await self._emit(
+                    session,
+                    reservation,
+                    ReservationExpiryChanged(
+                        reservation_id=reservation.id,
+                        event_id=reservation.event_id,
+                        expires_at=deadline,
+                    ),
+                )
             self._audit(
                 session,
                 reservation,
                 CONTACT_ACTOR,
                 "offline_payment_chosen",
-                {"payment_method": request.payment_method.value},
+                {
+                    "payment_method": request.payment_method.value,
+                    "expires_at": reservation.expires_at.isoformat(),
+                },
             )
             await self._emit(
                 session,
@@ -766,10 +832,19 @@ class ReservationService:
     async def _by_token(
         self, session: AsyncSession, token: str, *, for_update: bool = False
     ) -> Reservation:
-        reservation = await repository.get_reservation_by_token(
-            session, token, for_update=for_update
+        reservation = await repository.get_reservation_by_token_hash(
+            session, share_token_hash(token), for_update=for_update
         )
-        if reservation is None:
+        # The lookup compared hashes; the secret itself is compared in constant time.
+        if reservation is None or not hmac.compare_digest(
+            reservation.share_token.encode(), token.encode()
+        ):
+            raise not_found("reservation")
+        if reservation.status == ReservationStatus.REJECTED or (
+            reservation.status in (ReservationStatus.EXPIRED, ReservationStatus.CANCELLED)
+            and self._clock() > reservation.updated_at + self._share_link_grace
+        ):
+            # The same answer as a wrong token: the link has nothing left to show.
             raise not_found("reservation")
         return reservation
 
@@ -831,6 +906,48 @@ class ReservationService:
             ),
             causation=causation,
         )
+
+    async def send_link(
+        self,
+        session: AsyncSession,
+        reservation_id: uuid.UUID,
+        principal: Principal,
+        public_base_url: str,
+    ) -> uuid.UUID:
+        """Email the contact the share URL of a reservation that awaits them.
+
+        Returns the id of the queued email (notifications keeps its delivery log).
+        """
+        reservation = await self._owned(session, reservation_id, principal.org, for_update=True)
+        if reservation.status not in (
+            ReservationStatus.PENDING,
+            ReservationStatus.OFFLINE_PAYMENT,
+        ):
+            raise status_conflict(reservation, "send the link of")
+        event = (await self._view(session, reservation)).event
+        email_id = uuid.uuid4()
+        self._audit(
+            session,
+            reservation,
+            principal.sub,
+            "link_sent",
+            {"email_id": str(email_id), "to": "contact"},
+        )
+        await self._emit(
+            session,
+            reservation,
+            SendReservationLink(
+                reservation_id=reservation.id,
+                email_id=email_id,
+                event=self._event_info(event),
+                contact=self._contact(reservation),
+                share_url=share_url(public_base_url, reservation.share_token),
+                expires_at=reservation.expires_at,
+                total_minor=reservation.total_minor,
+                currency=reservation.currency,
+            ),
+        )
+        return email_id
 
     # --- messages from other systems ---
 
@@ -1048,15 +1165,7 @@ class ReservationService:
                 reservation,
                 SendTickets(
                     reservation_id=reservation.id,
-                    event=EventInfo(
-                        event_id=event.id,
-                        slug=event.slug,
-                        name=event.name,
-                        timezone=event.timezone,
-                        starts_at=event.starts_at,
-                        ends_at=event.ends_at,
-                        organization=event.organization,
-                    ),
+                    event=self._event_info(event),
                     requested_by=principal.sub,
                     tickets=messages,
                 ),
@@ -1123,6 +1232,18 @@ class ReservationService:
         if event is None:  # the replica never deletes events
             raise not_found("event")
         return ReservationView(reservation, event)
+
+    @staticmethod
+    def _event_info(event: EventReplica) -> EventInfo:
+        return EventInfo(
+            event_id=event.id,
+            slug=event.slug,
+            name=event.name,
+            timezone=event.timezone,
+            starts_at=event.starts_at,
+            ends_at=event.ends_at,
+            organization=event.organization,
+        )
 
     @staticmethod
     def _contact(reservation: Reservation) -> Contact:

@@ -32,6 +32,15 @@ class Settings(ServiceSettings):
     expiry_sweep_batch_size: int = Field(default=100, ge=1)
     page_size: int = Field(default=50, ge=1, le=500)
 
+    share_link_grace_hours: float = Field(default=168.0, ge=0)
+    """How long the link of an expired or cancelled reservation still shows it (then 404)."""
+    public_rate_limit_requests: int = Field(default=60, ge=1)
+    """Requests one client address may make to the public page and API per window."""
+    public_rate_limit_window_seconds: float = Field(default=60.0, gt=0)
+    """The rate limit's window (fixed windows, counted per replica, in memory)."""
+    trust_forwarded_for: bool = False
+    """Take the client address from ``X-Forwarded-For`` (only behind a trusted proxy)."""
+
     ticket_code_secret: SecretStr | None = None
     """Signs the ticket codes (QR codes); derived from ``jwt_secret`` when not set."""
 

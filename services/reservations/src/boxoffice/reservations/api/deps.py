@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from boxoffice.reservations.ratelimit import RateLimiter
 from boxoffice.reservations.service import ReservationService
 from boxoffice.reservations.settings import Settings
 from boxoffice.reservations.waiting import OutcomeSignals
@@ -21,6 +22,7 @@ class ReservationsContext:
     sessions: async_sessionmaker[AsyncSession]
     service: ReservationService
     signals: OutcomeSignals
+    public_limiter: RateLimiter
 
 
 def _context(request: Request) -> ReservationsContext:

@@ -1,127 +1,180 @@
-"""The contact person's page and API, authorised only by the share token in the URL."""
+"""The contact person's page and API, authorised only by the share token in the URL.
+
+A malformed, wrong or outdated token gets the same answer as an unknown one (404), and
+every request counts against the client address's rate limit (per replica).
+"""
 
 from __future__ import annotations
 
-from decimal import Decimal
-from html import escape
+import re
+import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 
 from boxoffice.chassis.api import SessionDep
+from boxoffice.chassis.errors import ApiError, not_found
 from boxoffice.reservations.api.deps import ContextDep, ReservationsContext
+from boxoffice.reservations.pages import render_page
 from boxoffice.reservations.schemas import (
     AttendeeAssignment,
     ConfirmRequest,
-    ReservationOut,
-    reservation_out,
+    PublicReservationOut,
+    public_reservation_out,
 )
 from boxoffice.reservations.service import ReservationView
 
 router = APIRouter(tags=["public"])
 
-Token = Annotated[str, Path(min_length=20, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")]
+_TOKEN = re.compile(r"[A-Za-z0-9_\-]{20,100}")
+Token = Annotated[str, Path(max_length=200, description="The token of the share URL.")]
 
 # The token is the only credential: never send it on as a referrer, never cache or index it.
 _PRIVATE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Robots-Tag": "noindex, nofollow",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
 }
 
 
-def _out(context: ReservationsContext, view: ReservationView) -> ReservationOut:
-    return reservation_out(
+def client_address(request: Request, context: ReservationsContext) -> str:
+    """The address a request is counted against (the proxy's header only when trusted)."""
+    if context.settings.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
+        if forwarded:
+            return forwarded
+    return request.client.host if request.client else "unknown"
+
+
+async def _rate_limited(request: Request, context: ContextDep) -> None:
+    retry_after = context.public_limiter.hit(client_address(request, context))
+    if retry_after is not None:
+        raise ApiError(
+            429,
+            "RATE_LIMITED",
+            "too many requests from this address; retry later",
+            {"retry_after_seconds": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+_LIMITED = [Depends(_rate_limited)]
+_RESPONSES: dict[int | str, dict[str, str]] = {
+    404: {"description": "unknown, wrong or outdated token"},
+    429: {"description": "rate limited (see `Retry-After`)"},
+}
+
+
+def _checked(token: str) -> str:
+    if not _TOKEN.fullmatch(token):
+        raise not_found("reservation")
+    return token
+
+
+def _out(context: ReservationsContext, view: ReservationView) -> PublicReservationOut:
+    return public_reservation_out(
         view.reservation, view.event, public_base_url=context.settings.public_base_url
     )
 
 
-@router.get("/v1/public/reservations/{token}", response_model=ReservationOut)
+@router.get(
+    "/v1/public/reservations/{token}",
+    response_model=PublicReservationOut,
+    dependencies=_LIMITED,
+    responses=_RESPONSES,
+)
 async def public_reservation(
     token: Token, context: ContextDep, session: SessionDep
-) -> ReservationOut:
-    """The reservation, as its contact person sees it."""
-    return _out(context, await context.service.public_view(session, token))
+) -> PublicReservationOut:
+    """The reservation, as its contact person sees it (with the payment instructions)."""
+    return _out(context, await context.service.public_view(session, _checked(token)))
 
 
-@router.put("/v1/public/reservations/{token}/attendees", response_model=ReservationOut)
+@router.put(
+    "/v1/public/reservations/{token}/attendees",
+    response_model=PublicReservationOut,
+    dependencies=_LIMITED,
+    responses=_RESPONSES,
+)
 async def assign_attendees(
     token: Token,
     assignments: Annotated[list[AttendeeAssignment], Body(max_length=10_000)],
     context: ContextDep,
     session: SessionDep,
-) -> ReservationOut:
+) -> PublicReservationOut:
     """Name the holders of tickets: ``[{"ticket_id", "first_name", "last_name", "email"}]``."""
-    return _out(context, await context.service.assign_attendees(session, token, assignments))
+    view = await context.service.assign_attendees(session, _checked(token), assignments)
+    return _out(context, view)
 
 
-@router.post("/v1/public/reservations/{token}/confirm", response_model=ReservationOut)
+@router.post(
+    "/v1/public/reservations/{token}/confirm",
+    response_model=PublicReservationOut,
+    dependencies=_LIMITED,
+    responses=_RESPONSES,
+)
 async def confirm(
     token: Token, body: ConfirmRequest, context: ContextDep, session: SessionDep
-) -> ReservationOut:
-    """Confirm: ``free`` completes a zero total, ``bank_transfer`` awaits the money."""
-    return _out(context, await context.service.confirm(session, token, body))
+) -> PublicReservationOut:
+    """Confirm: ``free`` completes a zero total, ``bank_transfer`` awaits the money.
+
+    Terms and privacy policy must be accepted. A bank transfer moves the expiry to the
+    payment deadline (the event's ``payment_deadline_days``, never after it starts).
+    """
+    return _out(context, await context.service.confirm(session, _checked(token), body))
 
 
-@router.post("/v1/public/reservations/{token}/cancel", response_model=ReservationOut)
-async def cancel(token: Token, context: ContextDep, session: SessionDep) -> ReservationOut:
+@router.post(
+    "/v1/public/reservations/{token}/cancel",
+    response_model=PublicReservationOut,
+    dependencies=_LIMITED,
+    responses=_RESPONSES,
+)
+async def cancel(token: Token, context: ContextDep, session: SessionDep) -> PublicReservationOut:
     """Give the reservation up; its seats are released."""
-    return _out(context, await context.service.cancel_by_contact(session, token))
+    return _out(context, await context.service.cancel_by_contact(session, _checked(token)))
 
 
-@router.get("/r/{token}", response_class=HTMLResponse)
-async def reservation_page(token: Token, context: ContextDep, session: SessionDep) -> HTMLResponse:
-    """The page the share URL opens."""
-    reservation = _out(context, await context.service.public_view(session, token))
-    return HTMLResponse(_page(reservation, token), headers=_PRIVATE_HEADERS)
-
-
-def _page(reservation: ReservationOut, token: str) -> str:
-    lines = "".join(
-        f"<tr><td>{escape(line.category_name)}</td><td>{line.quantity}</td>"
-        f"<td>{escape(line.unit_price)}</td><td>{escape(line.subtotal)}</td></tr>"
-        for line in reservation.lines
+@router.get("/r/{token}", response_class=HTMLResponse, responses=_RESPONSES)
+async def reservation_page(
+    token: Token, request: Request, context: ContextDep, session: SessionDep
+) -> HTMLResponse:
+    """The page the share URL opens: the reservation and what its contact can do now."""
+    nonce = secrets.token_urlsafe(16)
+    headers = {
+        **_PRIVATE_HEADERS,
+        "Content-Security-Policy": (
+            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+            "connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "
+            "frame-ancestors 'none'"
+        ),
+    }
+    retry_after = context.public_limiter.hit(client_address(request, context))
+    if retry_after is not None:
+        body = render_page("rate_limited.html", nonce=nonce, retry_after=retry_after)
+        return HTMLResponse(body, 429, headers={**headers, "Retry-After": str(retry_after)})
+    try:
+        view = await context.service.public_view(session, _checked(token))
+    except ApiError as error:
+        if error.status_code != 404:
+            raise
+        return HTMLResponse(render_page("not_found.html", nonce=nonce), 404, headers=headers)
+    now = context.service.now()
+    body = render_page(
+        "reservation.html",
+        nonce=nonce,
+        reservation=_out(context, view),
+        token=token,
+        zero_total=view.reservation.total_minor == 0,
+        category_names={
+            ticket.id: line.category_name
+            for line in view.reservation.lines
+            for ticket in view.reservation.tickets
+            if ticket.line_index == line.line_index
+        },
+        seconds_left=max(0, int((view.reservation.expires_at - now).total_seconds())),
     )
-    tickets = "".join(
-        f"<li>{escape(ticket.first_name or '')} {escape(ticket.last_name or '')}"
-        f"{' &lt;' + escape(ticket.email) + '&gt;' if ticket.email else ' (not assigned yet)'}"
-        "</li>"
-        for ticket in reservation.tickets
-    )
-    actions = ""
-    if reservation.status == "PENDING":
-        method = "free" if Decimal(reservation.total) == 0 else "bank_transfer"
-        actions = f"""
-<form id="confirm">
-  <label><input type="checkbox" name="terms" required> I accept the terms</label><br>
-  <label><input type="checkbox" name="privacy" required> I accept the privacy policy</label><br>
-  <button>{"Confirm" if method == "free" else "Pay by bank transfer"}</button>
-</form>
-<script>
-document.getElementById("confirm").addEventListener("submit", async (e) => {{
-  e.preventDefault();
-  const f = e.target;
-  const r = await fetch("/v1/public/reservations/{token}/confirm", {{
-    method: "POST", headers: {{"content-type": "application/json"}},
-    body: JSON.stringify({{payment_method: "{method}",
-      accept_terms: f.terms.checked, accept_privacy_policy: f.privacy.checked}})}});
-  if (r.ok) location.reload(); else alert((await r.json()).error.message);
-}});
-</script>"""
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Reservation for {escape(reservation.event.name)}</title></head>
-<body>
-<h1>{escape(reservation.event.name)}</h1>
-<p>Reservation for {escape(reservation.contact.first_name)} {escape(reservation.contact.last_name)}
- &mdash; status <strong>{escape(reservation.status)}</strong></p>
-<p>Please complete it before {escape(reservation.expires_at.strftime("%Y-%m-%d %H:%M %Z"))}.</p>
-<table><thead><tr><th>Category</th><th>Seats</th><th>Price</th><th>Subtotal</th></tr></thead>
-<tbody>{lines}</tbody>
-<tfoot><tr><td colspan="3">Total</td>
-<td>{escape(reservation.total)} {escape(reservation.currency)}</td></tr></tfoot></table>
-<h2>Tickets</h2><ul>{tickets}</ul>
-{actions}
-</body></html>"""
+    return HTMLResponse(body, headers=headers)

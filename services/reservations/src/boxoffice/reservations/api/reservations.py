@@ -18,6 +18,7 @@ from boxoffice.reservations.schemas import (
     AuditEntryOut,
     CreateReservationRequest,
     EmailOut,
+    LinkSentOut,
     QueuedEmailOut,
     ReinstateRequest,
     ReservationOut,
@@ -28,6 +29,7 @@ from boxoffice.reservations.schemas import (
     UpdateReservationRequest,
     audit_entry_out,
     reservation_out,
+    share_url,
 )
 from boxoffice.reservations.service import ReservationView
 from boxoffice.reservations.waiting import wait_for_seats_outcome
@@ -185,6 +187,21 @@ async def complete_reservation(
 ) -> ReservationOut:
     """Mark completed (paid or free): PENDING or OFFLINE_PAYMENT → COMPLETE."""
     return _out(context, await context.service.complete(session, reservation_id, principal))
+
+
+@router.post("/reservations/{reservation_id}/send-link", response_model=LinkSentOut)
+async def send_reservation_link(
+    reservation_id: uuid.UUID, principal: CurrentPrincipal, context: ContextDep, session: SessionDep
+) -> LinkSentOut:
+    """Email the share URL to the contact of a PENDING or OFFLINE_PAYMENT reservation."""
+    base_url = context.settings.public_base_url
+    email_id = await context.service.send_link(session, reservation_id, principal, base_url)
+    view = await context.service.view(session, reservation_id, principal.org)
+    return LinkSentOut(
+        email_id=email_id,
+        to=view.reservation.contact_email,
+        share_url=share_url(base_url, view.reservation.share_token),
+    )
 
 
 @router.post("/reservations/{reservation_id}/cancel", response_model=ReservationOut)
