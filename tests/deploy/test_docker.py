@@ -159,14 +159,14 @@ def test_runs_as_non_root() -> None:
         assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == int(user)
 
 
-def test_installs_the_three_services_from_the_lock() -> None:
+def test_installs_the_three_services_and_the_operator_tools_from_the_lock() -> None:
     syncs = [a for s in STAGES for a in s.all("RUN") if "uv sync" in a]
     assert syncs
     for command in syncs:
         assert "--frozen" in command
         assert "--no-dev" in command
         packages = set(re.findall(r"--package (\S+)", command))
-        assert packages == {_package_name(service) for service in m.SERVICES}
+        assert packages == {_package_name(service) for service in m.SERVICES} | {"boxoffice-ops"}
     assert any("--no-editable" in command for command in syncs), "the runtime has no sources"
 
 
