@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from boxoffice.chassis.db import new_metadata
 from boxoffice.chassis.settings import Environment, ServiceSettings
 from boxoffice.chassis.tables import MessagingTables, define_messaging_tables
+from boxoffice.devstack.polling import eventually as eventually
 
 
 def make_settings(database_url: str, bootstrap: str, suffix: str) -> ServiceSettings:
@@ -40,22 +38,6 @@ async def create_schema(engine: AsyncEngine) -> MessagingTables:
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
     return tables
-
-
-async def eventually(
-    condition: Callable[[], bool | Awaitable[bool]], *, within: float = 30.0, what: str = ""
-) -> None:
-    """Poll ``condition`` until it holds or the deadline passes (then fail)."""
-    deadline = time.monotonic() + within
-    while True:
-        outcome = condition()
-        if not isinstance(outcome, bool):
-            outcome = await outcome
-        if outcome:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {within}s: {what}")
-        await asyncio.sleep(0.02)
 
 
 @dataclass

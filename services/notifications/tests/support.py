@@ -7,10 +7,9 @@ import email
 import email.policy
 import socket
 import threading
-import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from boxoffice.contracts import (
     Topic,
     parse_envelope,
 )
+from boxoffice.devstack.polling import eventually as eventually
 from boxoffice.notifications.app import MIGRATIONS, Notifications, build_notifications
 from boxoffice.notifications.models import Email, messaging_tables
 from boxoffice.notifications.settings import Settings
@@ -283,19 +283,3 @@ async def published_events(notifications: Notifications) -> list[Envelope[Messag
 def event_types(events: Sequence[Envelope[Message]]) -> list[str]:
     """The short type names of events, e.g. ``EmailSent``."""
     return [type(event.data).__name__ for event in events]
-
-
-async def eventually(
-    condition: Callable[[], bool | Awaitable[bool]], *, within: float = 20.0, what: str = ""
-) -> None:
-    """Poll ``condition`` until it holds or the deadline passes (then fail)."""
-    deadline = time.monotonic() + within
-    while True:
-        outcome = condition()
-        if not isinstance(outcome, bool):
-            outcome = await outcome
-        if outcome:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {within}s: {what}")
-        await asyncio.sleep(0.02)

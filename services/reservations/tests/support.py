@@ -7,9 +7,8 @@ mode registers the rootdir-relative package).
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,6 +34,7 @@ from boxoffice.contracts import (
     Visibility,
     parse_envelope,
 )
+from boxoffice.devstack.polling import eventually as eventually
 from boxoffice.devstack.token import mint_token
 from boxoffice.reservations.api.deps import ReservationsContext
 from boxoffice.reservations.handlers import (
@@ -102,17 +102,6 @@ class SeedEvent:
     general_admission: uuid.UUID
     speakers: uuid.UUID
     team: uuid.UUID
-
-
-async def eventually(
-    condition: Callable[[], Awaitable[bool]], *, within: float = 10.0, what: str = ""
-) -> None:
-    """Poll ``condition`` until it holds or the deadline passes (then fail)."""
-    deadline = time.monotonic() + within
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {within}s: {what}")
-        await asyncio.sleep(0.01)
 
 
 def inventory_envelope(data: Message) -> Envelope[Message]:

@@ -17,12 +17,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from boxoffice.devstack.broker import free_port
 from boxoffice.devstack.mailsink import MailSink
+from boxoffice.devstack.polling import eventually as eventually
 from boxoffice.devstack.token import mint_token
 
 SERVICES = ("inventory", "reservations", "notifications")
@@ -185,17 +185,3 @@ class Stack:
                 )
                 parts.append(f"--- {service.log_path.name}\n{text[-3000:]}")
         return "\n".join(parts)
-
-
-async def eventually(check: Any, *, within: float = 30.0, what: str = "") -> Any:
-    """Poll an async or sync ``check`` until it returns a truthy value; return it."""
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {within}s: {what}")
-        await asyncio.sleep(0.05)
