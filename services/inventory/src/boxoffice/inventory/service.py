@@ -390,17 +390,8 @@ class InventoryService:
             event_id=event.id,
             reservation_id=command.reservation_id,
             currency=event.currency,
-            lines=[
-                HeldLine(
-                    line_index=line.line_index,
-                    category_id=line.category_id,
-                    category_name=line.category_name,
-                    quantity=line.quantity,
-                    unit_price_minor=line.unit_price_minor,
-                    category_created=line.category_created,
-                )
-                for line in plan.lines
-            ],
+            # PlannedLine and HeldLine carry the same fields: the plan is the message.
+            lines=[HeldLine.model_validate(line, from_attributes=True) for line in plan.lines],
         )
         lines = [
             HoldLine(
@@ -705,16 +696,7 @@ def _seats_refused(command: HoldSeats, refusal: Refusal) -> SeatsRefused:
         reservation_id=command.reservation_id,
         reason=refusal.reason,
         message=refusal.message,
-        lines=[
-            RefusedLine(
-                line_index=line.line_index,
-                category_id=line.category_id,
-                category_name=line.category_name,
-                asked=line.asked,
-                available=line.available,
-            )
-            for line in refusal.lines
-        ],
+        lines=[RefusedLine.model_validate(line, from_attributes=True) for line in refusal.lines],
     )
 
 
