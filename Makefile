@@ -13,7 +13,7 @@ reconcile: $(VENV)/.synced
 		--reservations-db sqlite+aiosqlite:///$(CURDIR)/.data/reservations.db \
 		--notifications-db sqlite+aiosqlite:///$(CURDIR)/.data/notifications.db
 
-.PHONY: reconcile run test lint typecheck pytest schemas migration bench bench-quick bench-relay clean help
+.PHONY: reconcile run test lint typecheck pytest schemas asyncapi token migration bench bench-quick bench-relay clean help
 
 help:
 	@echo "make run      start broker, mail sink and the three services (SQLite, .data/)"
@@ -23,6 +23,8 @@ help:
 	@echo "make bench-relay  outbox relay lag (commit -> consumer), SQLite and PostgreSQL"
 	@echo "make reconcile  check inventory and reservations agree (the stack of make run)"
 	@echo "make schemas  re-export the message JSON Schemas into libs/contracts/schemas/"
+	@echo "make asyncapi re-export docs/asyncapi/<service>.json"
+	@echo "make token ORG=demo  mint a backoffice token (secret: BOXOFFICE_JWT_SECRET or .data/dev-secret)"
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -42,10 +44,14 @@ lint: $(VENV)/.synced
 typecheck: $(VENV)/.synced
 	$(VENV)/bin/mypy libs/contracts/src libs/chassis/src libs/devstack/src libs/ops/src \
 		$(foreach s,$(SERVICES),services/$(s)/src) \
-		libs/contracts/tests libs/chassis/tests libs/devstack/tests \
+		libs/contracts/tests libs/chassis/tests libs/devstack/tests libs/ops/tests \
 		$(foreach s,$(SERVICES),services/$(s)/tests) tests bench
 
-pytest: $(VENV)/.synced
+# axe-core (pinned in package-lock.json) for the backoffice's accessibility checks.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+pytest: $(VENV)/.synced node_modules/.package-lock.json
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -62,9 +68,15 @@ bench-relay: $(VENV)/.synced
 schemas: $(VENV)/.synced
 	$(PY) -m boxoffice.contracts.export
 
+asyncapi: $(VENV)/.synced
+	$(PY) -m boxoffice.chassis.asyncapi
+
+token: $(VENV)/.synced
+	$(PY) -m boxoffice.ops token --org $(or $(ORG),demo)
+
 migration: $(VENV)/.synced
 	@test -n "$(SERVICE)" -a -n "$(MSG)" || (echo "usage: make migration SERVICE=inventory MSG='add x'"; exit 2)
 	$(PY) tools/new_migration.py $(SERVICE) "$(MSG)"
 
 clean:
-	rm -rf .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .data .pytest_cache .mypy_cache .ruff_cache node_modules test-artifacts

@@ -16,7 +16,7 @@ import httpx
 from boxoffice.devstack.stack import Stack, eventually
 from boxoffice.ops.reconcile import reconcile
 
-BURST = 100
+BURST = 300
 
 
 async def _call(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:

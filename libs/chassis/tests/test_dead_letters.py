@@ -68,6 +68,8 @@ async def test_invalid_and_failing_messages_are_dead_lettered_and_the_consumer_g
             <= settings.consumer_max_attempts + 1
         )
         assert consumer.stats.dead_lettered == 4
+        # What /metrics exposes as boxoffice_dlq_messages_total{topic, reason}.
+        assert consumer.stats.dead_letters == {(topic, "invalid"): 3, (topic, "failed"): 1}
     finally:
         await broker.stop()
         await engine.dispose()

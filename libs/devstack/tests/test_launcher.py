@@ -321,6 +321,8 @@ def test_stack_starts_stops_on_sigint_and_restarts(launchers: LauncherFactory) -
         log = (data / "logs" / f"{service['name']}.log").read_text()
         assert f"greeting=hello-{service['name']}" in log
     assert f"127.0.0.1:{cfg['broker_port']}" in banner
+    reservations = next(s["port"] for s in cfg["services"] if s["name"] == "reservations")
+    assert f"http://127.0.0.1:{reservations}/backoffice/" in banner
     assert str(data.resolve() / "mail") in banner
     token = (data / "dev-token").read_text().strip()
     secret = (data / "dev-secret").read_text().strip()

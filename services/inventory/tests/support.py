@@ -127,6 +127,12 @@ class InventoryHarness:
         await self.runtime.consumer.apply(Topic.INVENTORY_COMMANDS, envelope, self.handler)
         return await self.published()
 
+    async def deliver_batch(self, envelopes: list[Envelope[Message]]) -> list[Envelope[Message]]:
+        """Consume commands as one fetched batch (one transaction); what they published."""
+        await self.published()
+        await self.runtime.consumer.apply_batch(Topic.INVENTORY_COMMANDS, envelopes, self.handler)
+        return await self.published()
+
     async def published(self) -> list[Envelope[Message]]:
         """Messages written to the outbox since the last call, in order."""
         outbox = messaging_tables.outbox

@@ -11,15 +11,19 @@ from boxoffice.contracts.common import Channel
 from boxoffice.contracts.inventory import (
     CategoryUpserted,
     EventUpserted,
+    HoldSeats,
     RefusalReason,
+    ReleaseSeats,
     SeatsConfirmed,
     SeatsHeld,
     SeatsReleased,
 )
 from services.inventory.tests.support import (
     InventoryHarness,
+    assert_invariant,
     auth,
     by_type,
+    command,
     event_body,
     existing,
     new,
@@ -402,3 +406,37 @@ async def test_repeated_hold_is_held_once_and_answered_the_same(
     )
     assert [m.data for m in refused_again] == [outcome(refused)]
     seats_refused(refused)
+
+
+async def test_a_batch_publishes_each_changed_category_once_before_its_outcomes(
+    inventory: InventoryHarness,
+) -> None:
+    event_id, category_id = await _small_event(inventory, 20, None)
+    reservations = [uuid.uuid4() for _ in range(5)]
+    holds = [
+        command(
+            HoldSeats(
+                event_id=uuid.UUID(event_id),
+                reservation_id=reservation_id,
+                channel=Channel.BACKOFFICE,
+                lines=[existing(category_id, 2)],
+            ),
+            correlationid=str(reservation_id),
+        )
+        for reservation_id in reservations
+    ]
+    # Five holds and a release of the first, applied as one fetched batch.
+    release = command(
+        ReleaseSeats(event_id=uuid.UUID(event_id), reservation_id=reservations[0], reason="x")
+    )
+
+    published = await inventory.deliver_batch([*holds, release])
+
+    [upsert] = by_type(published, CategoryUpserted)
+    assert (upsert.held, upsert.sold) == (8, 0)  # the final state: 5 x 2 held, 2 released
+    assert isinstance(published[0].data, CategoryUpserted)  # before every outcome
+    assert [type(message.data) for message in published[1:]] == [SeatsHeld] * 5 + [SeatsReleased]
+    assert [seats.reservation_id for seats in by_type(published, SeatsHeld)] == reservations
+    shown = await inventory.get_event("small")
+    assert shown["seats"]["held"] == 8
+    await assert_invariant(inventory.runtime.sessions)

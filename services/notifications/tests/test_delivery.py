@@ -404,3 +404,40 @@ async def test_two_dispatchers_never_send_the_same_email(
     assert len(message_ids) == 24
     assert len(set(message_ids)) == 24
     assert event_types(events) == ["EmailSent"] * 24
+
+
+async def test_worker_processes_write_the_same_emails(
+    sqlite_url: str, smtp: tuple[SmtpRecorder, int]
+) -> None:
+    recorder, port = smtp
+    event = make_event()
+    reservation_id = uuid.uuid4()
+    tickets = [
+        make_ticket(event, reservation_id, first_name=f"Guest{index}", last_name="Worker")
+        for index in range(4)
+    ]
+    command = wrap(
+        SendTickets(
+            reservation_id=reservation_id, event=event, requested_by="org-1", tickets=tickets
+        )
+    )
+    settings = make_settings(sqlite_url, port, render_processes=2)
+    async with notifications_service(settings) as notifications:
+        assert notifications.dispatcher._render_pool is not None
+        assert await deliver_command(notifications, command)
+        await eventually(lambda: recorder.count() == 4, within=60, what="four mails received")
+        by_address = {
+            str(message["To"].addresses[0].addr_spec): message for message in recorder.messages()
+        }
+        for ticket in tickets:
+            files = _attachments(by_address[ticket.attendee_email])
+            pdf = files[f"ticket-{ticket.ticket_id}.pdf"]
+            assert f"{ticket.attendee_first_name} Worker" in (
+                pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+            )
+            assert _qr_codes(pdf) == [ticket.ticket_code]
+
+        async def all_sent() -> bool:
+            return [e.status for e in await emails(notifications)] == [EmailStatus.SENT] * 4
+
+        await eventually(all_sent, what="all four recorded as sent")

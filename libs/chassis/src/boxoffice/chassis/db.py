@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import make_url
@@ -26,6 +26,9 @@ NAMING_CONVENTION: dict[str, str] = {
 }
 
 _AFTER_COMMIT_KEY = "boxoffice_after_commit"
+_AT_COMMIT_KEY = "boxoffice_at_commit"
+
+S = TypeVar("S")
 
 
 def new_metadata() -> MetaData:
@@ -86,16 +89,57 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+def _sync(session: AsyncSession | Session) -> Session:
+    return session.sync_session if isinstance(session, AsyncSession) else session
+
+
+def after_commit(session: AsyncSession | Session, callback: Callable[[], None]) -> None:
     """Run ``callback`` once the session's current transaction has committed.
 
     Used to wake local waiters (the outbox relay, a waiting HTTP request) without
     ever signalling work that was rolled back.
     """
-    callbacks: list[Callable[[], None]] = session.sync_session.info.setdefault(
-        _AFTER_COMMIT_KEY, []
-    )
+    callbacks: list[Callable[[], None]] = _sync(session).info.setdefault(_AFTER_COMMIT_KEY, [])
     callbacks.append(callback)
+
+
+def at_commit(
+    session: AsyncSession | Session,
+    key: str,
+    write: Callable[[Session, S], None],
+    state: Callable[[], S],
+    *,
+    order: int = 0,
+) -> S:
+    """The state of a once-per-transaction write, created (and ``write`` scheduled) on first use.
+
+    Callers collect what they want written into the returned state (rows, ids...);
+    ``write(session, state)`` then runs once, inside the commit, just before the final
+    flush: what it executes on the given sync ``Session`` is part of the transaction
+    (the commit runs in the session's greenlet, so sync statements are allowed there).
+    Writes run by ascending ``order``. A consumer applying a batch of N messages in one
+    transaction thus writes its outbox rows with one statement instead of N. A
+    rollback drops the state unwritten.
+    """
+    hooks: dict[str, tuple[int, Callable[[Session, Any], None], Any]] = _sync(
+        session
+    ).info.setdefault(_AT_COMMIT_KEY, {})
+    if key not in hooks:
+        hooks[key] = (order, write, state())
+    return cast("S", hooks[key][2])
+
+
+@event.listens_for(Session, "before_commit")
+def _run_at_commit(session: Session) -> None:
+    # Lowest order first; a write may add to a later one's state (e.g. rows for the
+    # outbox) or schedule a new write: run until none is left.
+    hooks: dict[str, tuple[int, Callable[[Session, Any], None], Any]] = session.info.get(
+        _AT_COMMIT_KEY, {}
+    )
+    while hooks:
+        _, write, state = hooks.pop(min(hooks, key=lambda key: hooks[key][0]))
+        write(session, state)
+    session.info.pop(_AT_COMMIT_KEY, None)
 
 
 @event.listens_for(Session, "after_commit")
@@ -107,6 +151,7 @@ def _run_after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_after_commit(session: Session) -> None:
     session.info.pop(_AFTER_COMMIT_KEY, None)
+    session.info.pop(_AT_COMMIT_KEY, None)
 
 
 def insert_or_ignore(session: AsyncSession, table: Any, values: dict[str, Any]) -> Any:

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,46 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.headers = headers
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable code, a message for humans, and structured details."""
+
+    code: str = Field(description="Stable error code, e.g. NOT_FOUND or VALIDATION_ERROR")
+    message: str
+    details: Any = Field(default=None, description="Structured details; depend on the code")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "The body could not be read (e.g. not UTF-8)",
+    401: "Missing or invalid bearer token",
+    404: "Not found (or not of the caller's organization)",
+    409: "Conflicts with the current state",
+    413: "The body is too large",
+    422: "The request is not valid",
+    429: "Rate limited (see `Retry-After`)",
+}
+
+
+def error_responses(*codes: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` documenting error statuses with the error body's schema.
+
+    ``descriptions`` override the default text per status, keyed ``e<status>``
+    (e.g. ``e404="No such event"``).
+    """
+    return {
+        code: {
+            "model": ErrorBody,
+            "description": descriptions.get(f"e{code}", _ERROR_DESCRIPTIONS.get(code, "Error")),
+        }
+        for code in codes
+    }
 
 
 def not_found(what: str) -> ApiError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -23,6 +23,7 @@ from boxoffice.chassis.inbox import Inbox
 from boxoffice.chassis.logs import correlation_scope, redact
 from boxoffice.chassis.outbox import OutgoingMessage
 from boxoffice.chassis.settings import ServiceSettings
+from boxoffice.chassis.tracing import Tracing
 from boxoffice.contracts import Envelope, Message, UnknownMessageType, dlq_topic, parse_envelope
 
 logger = logging.getLogger(__name__)
@@ -154,6 +155,8 @@ class ConsumerStats:
     handled: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    dead_letters: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Dead-lettered messages by (original topic, reason)."""
 
 
 @dataclass(frozen=True)
@@ -196,8 +199,9 @@ class Consumer:
     - messages are fetched in batches (up to ``consumer_batch_size``); each is parsed
       against the topic's contract, and one that does not validate goes to
       ``<topic>.dlq`` at once;
-    - a batch is applied in ONE transaction (for each message: inbox claim, then the
-      handler), committed before the offsets are; a duplicate id is skipped. One
+    - a batch is applied in ONE transaction (the inbox claims of all its messages in one
+      statement, then each handler), committed before the offsets are; a duplicate id
+      is skipped. One
       transaction and one offset commit per batch instead of per message is what lets
       a hot partition (all holds of one event) keep up under load;
     - if the batch transaction fails, its messages are applied one by one, each in its
@@ -214,12 +218,14 @@ class Consumer:
         settings: ServiceSettings,
         session_factory: async_sessionmaker[AsyncSession],
         inbox: Inbox,
+        tracing: Tracing | None = None,
     ) -> None:
         self._broker = broker
         self._settings = settings
         self._sessions = session_factory
         self._inbox = inbox
         self.stats = ConsumerStats()
+        self._tracing = tracing or Tracing(settings.service_name)
 
     def subscribe(self, contract_topic: str, handler: Handler, *, group: str) -> None:
         """Register ``handler`` for a contract topic.
@@ -231,6 +237,7 @@ class Consumer:
         """
         settings = self._settings
         topic = settings.topic(contract_topic)
+        fetch_wait_ms = settings.fetch_max_wait_ms(contract_topic)
 
         async def on_batch(_bodies: list[bytes], message: KafkaMessage) -> None:
             await self._consume(contract_topic, topic, _deliveries(message), handler)
@@ -240,12 +247,12 @@ class Consumer:
             group_id=consumer_group(settings, group, contract_topic),
             batch=True,
             max_records=settings.consumer_batch_size,
-            batch_timeout_ms=settings.kafka_fetch_max_wait_ms,
+            batch_timeout_ms=fetch_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             session_timeout_ms=settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            fetch_max_wait_ms=fetch_wait_ms,
             rebalance_timeout_ms=settings.kafka_rebalance_timeout_ms,
             decoder=_raw_body,
             title=f"{settings.service_name}:{contract_topic}",
@@ -266,7 +273,7 @@ class Consumer:
                 await self._dead_letter(topic, delivery, error, attempts=0, reason="invalid")
         if len(valid) > 1:
             try:
-                await self._apply_batch(topic, [envelope for _, envelope in valid], handler)
+                await self._apply_batch(topic, valid, handler)
                 return
             except Exception as error:
                 logger.info(
@@ -277,16 +284,35 @@ class Consumer:
             with correlation_scope(envelope.correlationid or str(envelope.id)):
                 await self._handle_with_retries(topic, delivery, envelope, handler)
 
-    async def _apply_batch(
+    async def apply_batch(
         self, topic: str, envelopes: list[Envelope[Message]], handler: Handler
+    ) -> None:
+        """Apply a fetched batch in one transaction, as :meth:`subscribe`'s consumer does.
+
+        Tests call it to see what a batch does (one inbox statement, coalesced
+        writes) without a broker.
+        """
+        no_delivery = Delivery(value=b"", key=None, headers={}, partition=None, offset=None)
+        await self._apply_batch(topic, [(no_delivery, envelope) for envelope in envelopes], handler)
+
+    async def _apply_batch(
+        self, topic: str, valid: list[tuple[Delivery, Envelope[Message]]], handler: Handler
     ) -> None:
         handled = duplicates = 0
         async with self._sessions.begin() as session:
-            for envelope in envelopes:
-                with correlation_scope(envelope.correlationid or str(envelope.id)):
-                    if not await self._inbox.claim(session, envelope, topic):
+            # The whole batch is claimed in one statement, first, as a lone claim would be.
+            fresh = await self._inbox.claim_many(
+                session, [envelope for _, envelope in valid], topic
+            )
+            for delivery, envelope in valid:
+                with (
+                    correlation_scope(envelope.correlationid or str(envelope.id)),
+                    self._tracing.consume_span(topic, envelope, delivery.headers),
+                ):
+                    if str(envelope.id) not in fresh:
                         duplicates += 1
                         continue
+                    fresh.discard(str(envelope.id))  # a second copy in the batch is a duplicate
                     await handler(envelope, session)
                     handled += 1
                 # Each handler sees the database as a transaction of its own would:
@@ -313,7 +339,7 @@ class Consumer:
                     wait=wait_exponential(multiplier=max(backoff, 0.05), max=5),
                     reraise=True,
                 ):
-                    with attempt:
+                    with attempt, self._tracing.consume_span(topic, envelope, delivery.headers):
                         await self.apply(topic, envelope, handler)
                 return
             except Exception as error:
@@ -381,6 +407,8 @@ class Consumer:
             delivery.value, dlq_topic(topic), key=delivery.key or None, headers=headers
         )
         self.stats.dead_lettered += 1
+        counted = (topic, reason)
+        self.stats.dead_letters[counted] = self.stats.dead_letters.get(counted, 0) + 1
         logger.error(
             "message dead-lettered",
             extra={"topic": topic, "reason": reason, "error": type(error).__name__},

@@ -19,17 +19,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from boxoffice.chassis.clock import utcnow
-from boxoffice.chassis.db import after_commit, insert_or_ignore
+from boxoffice.chassis.db import after_commit, at_commit, insert_or_ignore
 from boxoffice.chassis.tables import MessagingTables
+from boxoffice.chassis.tracing import trace_headers
 from boxoffice.contracts import Envelope, Message
 
 logger = logging.getLogger(__name__)
 
 RELAY_LEASE_NAME = "outbox-relay"
+RELAY_WAKE_CHANNEL = "boxoffice_outbox"
 
 
 @dataclass(frozen=True)
@@ -57,31 +60,73 @@ class Outbox:
         *,
         topic_name: Callable[[str], str],
         on_commit: Callable[[], None] = lambda: None,
+        wake_channel: str | None = None,
+        leads_locally: Callable[[], bool] = lambda: False,
     ) -> None:
+        """Write into ``tables.outbox``.
+
+        Args:
+            tables: the service's messaging tables.
+            topic_name: maps a contract topic to the broker topic.
+            on_commit: wakes this process's relay after a commit.
+            wake_channel: the PostgreSQL channel the leading relay listens on; a
+                transaction notifies it when ``leads_locally()`` says the leader is
+                another process (a replica), so that relay publishes at once instead
+                of at its next fallback poll.
+            leads_locally: whether this process's relay holds the publishing lease.
+        """
         self._table = tables.outbox
         self._topic_name = topic_name
         self._on_commit = on_commit
+        self._wake_channel = wake_channel
+        self._leads_locally = leads_locally
 
     async def add(self, session: AsyncSession, *envelopes: Envelope[Message]) -> None:
-        """Queue messages; they are published only if the transaction commits."""
+        """Queue messages; they are published only if the transaction commits.
+
+        The rows are written once per transaction, at its commit, in the order they
+        were added: a batch of N consumed messages costs one INSERT, not N.
+        """
+        self.queue(session, *envelopes)
+
+    def queue(
+        self, session: AsyncSession | Session, *envelopes: Envelope[Message], first: bool = False
+    ) -> None:
+        """:meth:`add` for code that itself runs inside the commit (an ``at_commit`` write).
+
+        With ``first`` the messages go before those already queued in the transaction
+        (from a write with a lower ``order`` than the outbox's, which is 0).
+        """
         if not envelopes:
             return
         now = utcnow()
-        await session.execute(
-            insert(self._table),
-            [
-                {
-                    "message_id": str(envelope.id),
-                    "topic": self._topic_name(envelope.data.topic),
-                    "partition_key": envelope.partition_key(),
-                    "message_type": envelope.type,
-                    "payload": envelope.to_json(),
-                    "headers": message_headers(envelope),
-                    "created_at": now,
-                }
-                for envelope in envelopes
-            ],
-        )
+        trace = trace_headers()
+        rows = at_commit(session, "boxoffice_outbox", self._write, list)
+        queued = [
+            {
+                "message_id": str(envelope.id),
+                "topic": self._topic_name(envelope.data.topic),
+                "partition_key": envelope.partition_key(),
+                "message_type": envelope.type,
+                "payload": envelope.to_json(),
+                "headers": message_headers(envelope) | trace,
+                "created_at": now,
+            }
+            for envelope in envelopes
+        ]
+        position = 0 if first else len(rows)
+        rows[position:position] = queued
+
+    def _write(self, session: Session, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        session.execute(insert(self._table), rows)
+        if (
+            self._wake_channel is not None
+            and not self._leads_locally()
+            and session.get_bind().dialect.name == "postgresql"
+        ):
+            session.execute(select(func.pg_notify(self._wake_channel, "")))
         after_commit(session, self._on_commit)
 
 
@@ -108,7 +153,7 @@ class OutboxRelay:
         tables: MessagingTables,
         publish: PublishFn,
         *,
-        poll_interval: float = 0.02,
+        poll_interval: float = 0.25,
         batch_size: int = 500,
         lease_seconds: float = 5.0,
         retention: timedelta = timedelta(hours=24),

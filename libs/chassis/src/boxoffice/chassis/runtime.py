@@ -12,20 +12,33 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.specification import Specification, get_asyncapi_html
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tenacity import AsyncRetrying, stop_after_delay, wait_exponential
 
+from boxoffice.chassis import pg_notify
+from boxoffice.chassis.asyncapi import service_specification
 from boxoffice.chassis.db import create_engine, create_session_factory
 from boxoffice.chassis.errors import install_error_handlers
 from boxoffice.chassis.inbox import Inbox
 from boxoffice.chassis.logs import correlation_scope
 from boxoffice.chassis.messaging import Consumer, create_broker, ensure_topics, relay_publisher
+from boxoffice.chassis.metrics import (
+    CONTENT_TYPE,
+    ChassisCollector,
+    HttpObservabilityMiddleware,
+    ServiceMetrics,
+    consumer_lag_source,
+    outbox_gauges,
+)
 from boxoffice.chassis.migrations import upgrade_to_head
-from boxoffice.chassis.outbox import Outbox, OutboxRelay
+from boxoffice.chassis.outbox import RELAY_WAKE_CHANNEL, Outbox, OutboxRelay
 from boxoffice.chassis.settings import ServiceSettings
 from boxoffice.chassis.tables import MessagingTables
+from boxoffice.chassis.tracing import Tracing
 from boxoffice.contracts import dlq_topic
 
 logger = logging.getLogger(__name__)
@@ -61,7 +74,15 @@ class ServiceRuntime:
             echo=settings.database_echo,
         )
         self.sessions = create_session_factory(self.engine)
+        self.tracing = Tracing.from_settings(settings)
+        self.metrics = ServiceMetrics(self.sessions, cache_seconds=settings.metrics_cache_seconds)
         self.broker = create_broker(settings)
+        # Consumed/published message counts, sizes and handler durations per topic.
+        self.broker.add_middleware(
+            KafkaPrometheusMiddleware(
+                registry=self.metrics.registry, app_name=settings.service_name
+            )
+        )
         self.relay = OutboxRelay(
             self.sessions,
             tables,
@@ -72,15 +93,41 @@ class ServiceRuntime:
             retention=timedelta(hours=settings.outbox_retention_hours),
             holder=self.instance_id,
         )
-        self.outbox = Outbox(tables, topic_name=settings.topic, on_commit=self.relay.wake)
+        self.outbox = Outbox(
+            tables,
+            topic_name=settings.topic,
+            on_commit=self.relay.wake,
+            wake_channel=RELAY_WAKE_CHANNEL,
+            leads_locally=lambda: self.relay.is_leader,
+        )
         self.inbox = Inbox(tables)
-        self.consumer = Consumer(self.broker, settings, self.sessions, self.inbox)
+        self.consumer = Consumer(
+            self.broker, settings, self.sessions, self.inbox, tracing=self.tracing
+        )
+        self.metrics.registry.register(ChassisCollector(self.consumer, self.relay))
+        self.metrics.add_database_gauges(outbox_gauges(tables))
+        self.metrics.add_async_source(consumer_lag_source(self.broker))
         self._migrations = migrations
         self._consumes = tuple(consumes)
         self._produces = tuple(produces)
         self._background: list[tuple[str, BackgroundTask]] = []
+        # Another replica's commit wakes this relay when it leads (PostgreSQL only).
+        self.add_background(
+            "outbox-wake",
+            pg_notify.listener(self.engine, RELAY_WAKE_CHANNEL, lambda _payload: self.relay.wake()),
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
+
+    @property
+    def consumes(self) -> tuple[str, ...]:
+        """The contract topics this service subscribes to."""
+        return self._consumes
+
+    @property
+    def produces(self) -> tuple[str, ...]:
+        """The contract topics this service publishes to."""
+        return self._produces
 
     def topics(self) -> list[str]:
         """Every broker topic this service needs to exist."""
@@ -117,6 +164,7 @@ class ServiceRuntime:
         await self.relay.stop()
         await self.broker.stop()
         await self.engine.dispose()
+        self.tracing.shutdown()
 
     async def check_database(self) -> None:
         """Raise unless the database answers."""
@@ -146,7 +194,29 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
     async def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/ready", response_model=None)
+    readiness = {
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "status": {"type": "string", "enum": ["ok", "unavailable"]},
+                        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+                    },
+                    "required": ["status", "checks"],
+                }
+            }
+        }
+    }
+
+    @router.get(
+        "/ready",
+        response_model=None,
+        responses={
+            200: {"description": "database and broker answer", **readiness},
+            503: {"description": "a check fails or the service is starting", **readiness},
+        },
+    )
     async def ready() -> JSONResponse:
         checks: dict[str, str] = {}
         for name, check in (
@@ -202,6 +272,40 @@ class CorrelationIdMiddleware:
             await self.app(scope, receive, send_with_id)
 
 
+def observability_router(
+    runtime: ServiceRuntime, specification: Callable[[], Specification]
+) -> APIRouter:
+    """``/metrics`` (Prometheus text) and the AsyncAPI document at ``/docs/asyncapi``."""
+    router = APIRouter()
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(await runtime.metrics.render(), media_type=CONTENT_TYPE)
+
+    @router.get("/docs/asyncapi.json", include_in_schema=False)
+    async def asyncapi_json() -> JSONResponse:
+        return JSONResponse(specification().to_jsonable())
+
+    @router.get("/docs/asyncapi", include_in_schema=False)
+    async def asyncapi_html() -> HTMLResponse:
+        return HTMLResponse(get_asyncapi_html(specification(), try_it_out_path=None))
+
+    return router
+
+
+class _LazySpecification:
+    """Builds the AsyncAPI specification on first use (most apps never serve it)."""
+
+    def __init__(self, build: Callable[[], Specification]) -> None:
+        self._build = build
+        self._built: Specification | None = None
+
+    def __call__(self) -> Specification:
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+
 def create_service_app(
     runtime: ServiceRuntime,
     *,
@@ -210,7 +314,10 @@ def create_service_app(
     routers: Iterable[APIRouter] = (),
     **fastapi_options: Any,
 ) -> FastAPI:
-    """The FastAPI app of a service with health, error format and runtime lifespan."""
+    """The FastAPI app of a service with health, metrics, AsyncAPI, error format, lifespan.
+
+    ``app.state.asyncapi()`` returns the service's AsyncAPI specification.
+    """
     app = FastAPI(
         title=title,
         version=version,
@@ -219,13 +326,28 @@ def create_service_app(
         openapi_url="/openapi.json",
         **fastapi_options,
     )
+    specification = _LazySpecification(
+        lambda: service_specification(
+            runtime.settings.service_name,
+            title=title,
+            version=version,
+            description=fastapi_options.get("description"),
+            consumes=runtime.consumes,
+            produces=runtime.produces,
+        )
+    )
     app.state.settings = runtime.settings
     app.state.runtime = runtime
+    app.state.asyncapi = specification
     install_error_handlers(app)
     app.include_router(health_router(runtime))
+    app.include_router(observability_router(runtime, specification))
     for router in routers:
         app.include_router(router)
     app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(
+        HttpObservabilityMiddleware, metrics=runtime.metrics, tracing=runtime.tracing
+    )
     return app
 
 
@@ -240,4 +362,8 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,
+        # The C event loop and HTTP parser (less CPU per request than asyncio's own
+        # loop and h11); a missing one fails the start instead of slowing silently.
+        loop="uvloop",
+        http="httptools",
     )

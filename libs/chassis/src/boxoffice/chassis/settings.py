@@ -45,6 +45,11 @@ class ServiceSettings(BaseSettings):
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
     kafka_fetch_max_wait_ms: int = 500
+    """How long a fetch waits for data. Kafka answers as soon as data arrives; Tansu
+    waits the whole time, so on Tansu this is the latency of every idle hop."""
+    kafka_fetch_max_wait_ms_by_topic: dict[str, int] = Field(default_factory=dict)
+    """Per contract topic overrides, e.g. ``{"inventory.commands": 10}``: a short wait on
+    the topics of the create path, a long one (little idle polling) elsewhere."""
     kafka_rebalance_timeout_ms: int | None = None
     """How long the group coordinator waits for members to rejoin; None = the client's."""
     kafka_consumer_group_prefix: str = "boxoffice"
@@ -56,7 +61,8 @@ class ServiceSettings(BaseSettings):
     """Messages fetched and applied in one transaction (and one offset commit)."""
     consumer_retry_backoff_seconds: float = Field(default=0.2, ge=0)
 
-    outbox_poll_interval_ms: int = Field(default=20, ge=1)
+    outbox_poll_interval_ms: int = Field(default=250, ge=1)
+    """Fallback poll of the relay; commits wake it at once (in-process or NOTIFY)."""
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_lease_seconds: float = Field(default=5.0, gt=0)
     outbox_retention_hours: float = Field(default=24.0, gt=0)
@@ -66,6 +72,12 @@ class ServiceSettings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP collector base URL (e.g. ``http://otel-collector:4318``); tracing is off
+    unless this or the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set."""
+    metrics_cache_seconds: float = Field(default=5.0, ge=0)
+    """How long ``/metrics`` reuses the gauges it read from the database."""
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Self:
@@ -88,6 +100,12 @@ class ServiceSettings(BaseSettings):
         """The JWT signing secret (always set after validation)."""
         assert self.jwt_secret is not None  # noqa: S101 - guaranteed by the validator
         return self.jwt_secret.get_secret_value()
+
+    def fetch_max_wait_ms(self, contract_topic: str) -> int:
+        """The fetch wait of the subscription to ``contract_topic``."""
+        return self.kafka_fetch_max_wait_ms_by_topic.get(
+            contract_topic, self.kafka_fetch_max_wait_ms
+        )
 
     def topic(self, name: str) -> str:
         """The broker topic name for a contract topic name."""

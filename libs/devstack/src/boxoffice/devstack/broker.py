@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -45,9 +46,32 @@ __all__ = [
     "free_port",
     "kafka_ready",
     "port_is_free",
+    "tansu_fetch_settings",
 ]
 
 _POLL_INTERVAL = 0.1
+
+TANSU_FETCH_WAIT_MS = 100
+"""Fetch wait of the consumers off the create path (less idle polling of Tansu)."""
+TANSU_HOT_TOPICS_FETCH_WAIT_MS: dict[str, dict[str, int]] = {
+    "inventory": {"inventory.commands": 20},
+    "reservations": {"inventory.events": 20},
+    "notifications": {},
+}
+"""Fetch wait of each service's topics on the create → PENDING round trip."""
+
+
+def tansu_fetch_settings(service: str) -> dict[str, str]:
+    """A service's fetch waits on Tansu (unprefixed setting names, as env values).
+
+    Kafka answers a fetch as soon as data arrives; Tansu only when the wait is over,
+    so the wait is the latency of every idle hop and, when short, the cost of polling
+    an idle topic. Short on the create path's topics, longer elsewhere.
+    """
+    return {
+        "KAFKA_FETCH_MAX_WAIT_MS": str(TANSU_FETCH_WAIT_MS),
+        "KAFKA_FETCH_MAX_WAIT_MS_BY_TOPIC": json.dumps(TANSU_HOT_TOPICS_FETCH_WAIT_MS[service]),
+    }
 
 
 class BrokerStartError(RuntimeError):

@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Final, TextIO, TypeVar
 
@@ -33,8 +33,9 @@ from boxoffice.devstack._proc import (
     port_is_free,
     signal_group,
 )
-from boxoffice.devstack.broker import BrokerStartError, TansuBroker
+from boxoffice.devstack.broker import BrokerStartError, TansuBroker, tansu_fetch_settings
 from boxoffice.devstack.mailsink import MailSink
+from boxoffice.devstack.seed_data import SAMPLE_EVENT_SLUG, load_sample_event
 from boxoffice.devstack.token import mint_token
 
 __all__ = [
@@ -193,6 +194,7 @@ def default_services(
             f"{prefix}KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             f"{prefix}HTTP_PORT": str(port),
             f"{prefix}JWT_SECRET": jwt_secret,
+            **{f"{prefix}{key}": value for key, value in tansu_fetch_settings(name).items()},
         }
         if name == "notifications":
             env[f"{prefix}SMTP_HOST"] = config.host
@@ -401,8 +403,27 @@ class Launcher:
         outcome = await self._supervise_startup()
         if outcome is not None:
             return outcome
+        if self._injected is None and not await self._unless_stopped(self._load_sample_event()):
+            return EXIT_OK
         self._banner(bootstrap)
         return await self._supervise()
+
+    async def _load_sample_event(self) -> None:
+        """Create the user guide's sample event when inventory has no event yet."""
+        inventory = self.config.service_ports.get("inventory")
+        if inventory is None:
+            return
+        url = f"http://{self.config.host}:{inventory}"
+        try:
+            async with httpx.AsyncClient(timeout=10.0, trust_env=False) as client:
+                created = await load_sample_event(client, url, self._token, now=datetime.now(UTC))
+        except httpx.HTTPError as exc:
+            self._say("devstack", f"the sample event could not be loaded: {exc}")
+            return
+        if created:
+            self._say(
+                "devstack", f"loaded the sample event {SAMPLE_EVENT_SLUG!r} (My Awesome Event)"
+            )
 
     async def _unless_stopped(self, awaitable: Awaitable[_T]) -> bool:
         """Await ``awaitable`` unless a stop is requested first (then cancel it)."""
@@ -585,6 +606,14 @@ class Launcher:
             (c.spec.name, f"{self._url(c.spec)}   docs: {self._url(c.spec)}/docs")
             for c in self._children
         ]
+        reservations = next((c for c in self._children if c.spec.name == "reservations"), None)
+        if reservations is not None:
+            rows.append(
+                (
+                    "backoffice",
+                    f"{self._url(reservations.spec)}/backoffice/   (sign in with the token below)",
+                )
+            )
         rows += [
             ("broker", f"{bootstrap}   (Tansu, in-memory: a restart forgets every message)"),
             ("mail", f"smtp://{self.config.host}:{self.config.smtp_port} -> {self.mail_dir}"),

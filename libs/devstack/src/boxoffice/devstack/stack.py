@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from boxoffice.devstack.broker import free_port
+from boxoffice.devstack.broker import free_port, tansu_fetch_settings
 from boxoffice.devstack.mailsink import MailSink
 from boxoffice.devstack.polling import eventually as eventually
 from boxoffice.devstack.token import mint_token
@@ -133,7 +133,7 @@ class Stack:
             "KAFKA_PARTITIONS": "3",
             "KAFKA_SESSION_TIMEOUT_MS": "6000",
             "KAFKA_HEARTBEAT_INTERVAL_MS": "600",
-            "KAFKA_FETCH_MAX_WAIT_MS": "20",
+            **tansu_fetch_settings(name),
             "HTTP_PORT": str(port),
             "LOG_LEVEL": "INFO",
             "SMTP_HOST": "127.0.0.1",

@@ -10,6 +10,7 @@ from boxoffice.chassis.runtime import ServiceRuntime, create_service_app
 from boxoffice.contracts.topics import Topic
 from boxoffice.inventory.api import events_router
 from boxoffice.inventory.handlers import register_handlers
+from boxoffice.inventory.metrics import register_metrics
 from boxoffice.inventory.models import messaging_tables
 from boxoffice.inventory.service import InventoryService
 from boxoffice.inventory.settings import Settings
@@ -32,6 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     service = InventoryService(runtime.outbox)
     register_handlers(runtime, service)
+    register_metrics(runtime.metrics)
     app = create_service_app(
         runtime,
         title="boxoffice inventory",

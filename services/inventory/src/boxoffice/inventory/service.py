@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from boxoffice.chassis.clock import as_utc, utcnow
+from boxoffice.chassis.db import at_commit
 from boxoffice.chassis.errors import ApiError, not_found
 from boxoffice.chassis.outbox import Outbox
 from boxoffice.contracts.envelope import Envelope, Message
@@ -54,6 +56,7 @@ from boxoffice.inventory.schemas import CategoryCreate, CategoryUpdate, EventCre
 logger = logging.getLogger(__name__)
 
 SOURCE = "boxoffice.inventory"
+_CHANGED_CATEGORIES = "inventory_changed_categories"
 """The ``source`` of every message this service publishes."""
 
 
@@ -406,12 +409,9 @@ class InventoryService:
         await self._record_hold(repository, command, hold, HoldStatus.HELD, held, lines)
         await repository.flush()  # the upserts carry the row versions the flush bumps
         session = repository.session
-        await self._publish(
-            session,
-            cause,
-            *([_event_upserted(event)] if capacity_grown else []),
-            *(_category_upserted(category) for category in touched),
-        )
+        if capacity_grown:
+            await self._publish(session, cause, _event_upserted(event))
+        self._publish_categories_at_commit(session, cause, touched)
         await self._publish(session, cause, held, subject=command.reservation_id)
 
     async def _record_hold(
@@ -501,7 +501,7 @@ class InventoryService:
             hold.status = HoldStatus.SOLD
             hold.updated_at = utcnow()
             await repository.flush()
-        await self._publish(session, cause, *(_category_upserted(c) for c in touched))
+        self._publish_categories_at_commit(session, cause, touched)
         await self._publish(
             session,
             cause,
@@ -535,7 +535,7 @@ class InventoryService:
             hold.release_reason = command.reason[:200]
             hold.updated_at = utcnow()
             await repository.flush()
-        await self._publish(session, cause, *(_category_upserted(c) for c in touched))
+        self._publish_categories_at_commit(session, cause, touched)
         await self._publish(
             session,
             cause,
@@ -576,20 +576,61 @@ class InventoryService:
         subject: uuid.UUID | None = None,
     ) -> None:
         """Queue messages in the outbox; ``subject`` defaults to the event id."""
-        envelopes: list[Envelope[Message]] = [
-            Envelope.wrap(
-                message,
-                source=SOURCE,
-                subject=str(subject if subject is not None else message.event_id),
-                correlationid=cause.correlationid,
-                causationid=cause.causationid,
-            )
-            for message in messages
-        ]
-        await self._outbox.add(session, *envelopes)
+        await self._outbox.add(
+            session, *(_envelope(message, cause, subject) for message in messages)
+        )
+
+    def _publish_categories_at_commit(
+        self, session: AsyncSession, cause: Cause, categories: Sequence[TicketCategory]
+    ) -> None:
+        """Publish the state of changed categories once, when the transaction commits.
+
+        A consumer applies a fetched batch of holds in one transaction: one
+        ``CategoryUpserted`` per category with its final counters replaces one per hold
+        (replicas keep only the newest version anyway), written before the batch's
+        outcomes.
+        """
+        changed = at_commit(
+            session, _CHANGED_CATEGORIES, self._write_category_upserts, dict, order=-1
+        )
+        for category in categories:
+            changed[category.id] = (category, cause)
+
+    def _write_category_upserts(
+        self, session: Session, changed: dict[uuid.UUID, tuple[TicketCategory, Cause]]
+    ) -> None:
+        session.flush()  # the upserts carry the row versions the flush bumps
+        # Before the transaction's outcomes: a replica knows a new category first.
+        self._outbox.queue(
+            session,
+            *(
+                _envelope(_category_upserted(category), cause, None)
+                for category, cause in changed.values()
+            ),
+            first=True,
+        )
 
 
 # --- helpers ---
+
+
+def _envelope(
+    message: EventUpserted
+    | CategoryUpserted
+    | SeatsHeld
+    | SeatsRefused
+    | SeatsConfirmed
+    | SeatsReleased,
+    cause: Cause,
+    subject: uuid.UUID | None,
+) -> Envelope[Message]:
+    return Envelope.wrap(
+        message,
+        source=SOURCE,
+        subject=str(subject if subject is not None else message.event_id),
+        correlationid=cause.correlationid,
+        causationid=cause.causationid,
+    )
 
 
 async def _own_event(

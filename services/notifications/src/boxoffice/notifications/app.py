@@ -13,7 +13,9 @@ from boxoffice.contracts import Topic
 from boxoffice.notifications.api import router as messages_router
 from boxoffice.notifications.dispatcher import EmailDispatcher
 from boxoffice.notifications.handlers import command_handler
+from boxoffice.notifications.metrics import register_metrics
 from boxoffice.notifications.models import messaging_tables
+from boxoffice.notifications.render_pool import RenderPool
 from boxoffice.notifications.rendering import EmailComposer
 from boxoffice.notifications.service import EmailService
 from boxoffice.notifications.settings import Settings
@@ -48,7 +50,15 @@ def build_notifications(settings: Settings) -> Notifications:
     )
     emails = EmailService(runtime.outbox, settings)
     dispatcher = EmailDispatcher(
-        runtime.sessions, emails, EmailComposer(settings), SmtpMailer(settings), settings
+        runtime.sessions,
+        emails,
+        EmailComposer(settings),
+        SmtpMailer(settings),
+        settings,
+        on_attempt=register_metrics(runtime.metrics),
+        render_pool=(
+            RenderPool(settings, settings.render_processes) if settings.render_processes else None
+        ),
     )
     handle_command = command_handler(emails, on_queued=dispatcher.wake)
     runtime.consumer.subscribe(Topic.NOTIFICATIONS_COMMANDS, handle_command, group=CONSUMER_GROUP)

@@ -17,10 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from concurrent.futures import BrokenExecutor
+from email.message import EmailMessage
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from boxoffice.chassis.logs import correlation_scope
+from boxoffice.notifications.render_pool import RenderPool
 from boxoffice.notifications.rendering import EmailComposer, RenderError
 from boxoffice.notifications.service import DeliveryResult, EmailClaim, EmailService
 from boxoffice.notifications.settings import Settings
@@ -38,6 +42,9 @@ class EmailDispatcher:
         composer: writes the MIME message of a claimed email.
         mailer: hands messages to the SMTP server.
         settings: concurrency, poll interval, lease and shutdown grace.
+        on_attempt: told how each attempt ended (the service's email metrics).
+        render_pool: worker processes that write the messages; without one they are
+            written in a thread of this process.
     """
 
     def __init__(
@@ -47,8 +54,12 @@ class EmailDispatcher:
         composer: EmailComposer,
         mailer: SmtpMailer,
         settings: Settings,
+        on_attempt: Callable[[DeliveryResult], None] = lambda _result: None,
+        render_pool: RenderPool | None = None,
     ) -> None:
         self._sessions = sessions
+        self._render_pool = render_pool
+        self._on_attempt = on_attempt
         self._emails = emails
         self._composer = composer
         self._mailer = mailer
@@ -85,6 +96,8 @@ class EmailDispatcher:
                         await self._wake.wait()
         finally:
             await self._drain()
+            if self._render_pool is not None:
+                self._render_pool.shutdown()
 
     async def dispatch_due(self) -> int:
         """Send the emails due now, once, and wait for them; returns how many were tried."""
@@ -120,13 +133,14 @@ class EmailDispatcher:
     async def _deliver(self, claim: EmailClaim) -> None:
         with correlation_scope(claim.correlation_id):
             result = await self._attempt(claim)
+            self._on_attempt(result)
             await self._record(claim, result)
 
     async def _attempt(self, claim: EmailClaim) -> DeliveryResult:
         try:
             async with asyncio.timeout(self._attempt_timeout):
                 # CPU-bound (PDF, QR code): kept off the event loop.
-                message = await asyncio.to_thread(self._composer.compose, claim)
+                message = await self._compose(claim)
                 await self._mailer.send(message)
         except RenderError as error:
             return DeliveryResult.permanent_failure(f"cannot write the email: {error}")
@@ -144,6 +158,8 @@ class EmailDispatcher:
             return DeliveryResult.temporary_failure(error.reason)
         except TimeoutError:
             return DeliveryResult.temporary_failure("the attempt timed out")
+        except BrokenExecutor:
+            return DeliveryResult.temporary_failure("the render worker died")
         except Exception as error:
             # A bug or unforeseen data. Logged by type only: its text may quote the
             # attendee's name or address.
@@ -155,6 +171,11 @@ class EmailDispatcher:
                 f"cannot write the email: {type(error).__name__}"
             )
         return DeliveryResult.sent()
+
+    async def _compose(self, claim: EmailClaim) -> EmailMessage:
+        if self._render_pool is not None:
+            return await self._render_pool.compose(claim)
+        return await asyncio.to_thread(self._composer.compose, claim)
 
     async def _record(self, claim: EmailClaim, result: DeliveryResult) -> None:
         # The email is out (or refused): losing this write would send it again, so a

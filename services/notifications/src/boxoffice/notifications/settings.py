@@ -41,6 +41,10 @@ class Settings(ServiceSettings):
 
     mail_from: str = "boxoffice <tickets@boxoffice.localhost>"
 
+    render_processes: int = Field(default=0, ge=0)
+    """Worker processes that write the emails (PDF, QR code); 0 writes them in a thread
+    of the service process. One per spare core multiplies the sending rate."""
+
     dispatcher_poll_seconds: float = Field(default=0.2, gt=0)
     """How often the dispatcher looks for due emails queued by another replica."""
     dispatcher_lease_seconds: float = Field(default=300.0, gt=0)

@@ -14,12 +14,14 @@ from boxoffice.reservations.api.attendees import router as attendees_router
 from boxoffice.reservations.api.deps import ReservationsContext
 from boxoffice.reservations.api.public import router as public_router
 from boxoffice.reservations.api.reservations import router as reservations_router
+from boxoffice.reservations.backoffice import router as backoffice_router
 from boxoffice.reservations.handlers import (
     inventory_events_handler,
     notifications_events_handler,
     payments_events_handler,
     reservations_commands_handler,
 )
+from boxoffice.reservations.metrics import register_metrics
 from boxoffice.reservations.models import messaging_tables
 from boxoffice.reservations.ratelimit import RateLimiter
 from boxoffice.reservations.service import Clock, ReservationService
@@ -78,13 +80,14 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> FastAPI:
             service,
             interval=settings.expiry_sweep_interval_seconds,
             batch_size=settings.expiry_sweep_batch_size,
+            observe_lag=register_metrics(runtime.metrics),
         ),
     )
     runtime.add_background("outcome-listener", outcome_listener(runtime.engine, signals))
     app = create_service_app(
         runtime,
         title="boxoffice reservations",
-        routers=[reservations_router, attendees_router, public_router],
+        routers=[reservations_router, attendees_router, public_router, backoffice_router],
     )
     app.state.reservations = ReservationsContext(
         settings=settings,

@@ -39,6 +39,8 @@ class ParsedAttendees:
 
     attendees: list[dict[str, str | None]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[tuple[int, dict[str, str | None]]] = field(default_factory=list)
+    """Every data row read, valid or not, with its line number (to correct it in a form)."""
 
 
 def _normalise(cell: str) -> str:
@@ -137,6 +139,7 @@ def _read_row(
                     "message": "is not a language code (e.g. de-CH)",
                 }
             )
+    parsed.rows.append((line, values))
     if errors:
         parsed.errors.extend(errors)
     else:

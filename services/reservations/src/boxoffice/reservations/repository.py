@@ -8,9 +8,10 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.sql.base import ExecutableOption
 
+from boxoffice.chassis.db import at_commit
 from boxoffice.reservations.models import (
     OPEN_STATUSES,
     AuditEntry,
@@ -42,6 +43,26 @@ async def find_event_by_slug(
     return result.scalars().first()
 
 
+async def list_events(session: AsyncSession, organization: str) -> list[EventReplica]:
+    """The organization's replicated events, the soonest first."""
+    result = await session.execute(
+        select(EventReplica)
+        .where(EventReplica.organization == organization)
+        .order_by(EventReplica.starts_at, EventReplica.slug)
+    )
+    return list(result.scalars())
+
+
+async def event_categories(session: AsyncSession, event_id: uuid.UUID) -> list[CategoryReplica]:
+    """Every replicated category of an event (hidden ones too), by name."""
+    result = await session.execute(
+        select(CategoryReplica)
+        .where(CategoryReplica.event_id == event_id)
+        .order_by(CategoryReplica.name, CategoryReplica.id)
+    )
+    return list(result.scalars())
+
+
 async def get_category(session: AsyncSession, category_id: uuid.UUID) -> CategoryReplica | None:
     """The replicated category with this id."""
     return await session.get(CategoryReplica, category_id)
@@ -65,15 +86,23 @@ def _with_children() -> tuple[ExecutableOption, ...]:
     return (selectinload(Reservation.lines), selectinload(Reservation.tickets))
 
 
+def _one_with_children() -> tuple[ExecutableOption, ...]:
+    # One reservation: its few lines come in the same query (one round trip less on
+    # every load, the consumer's included); tickets, possibly thousands, separately.
+    return (joinedload(Reservation.lines), selectinload(Reservation.tickets))
+
+
 async def get_reservation(
     session: AsyncSession, reservation_id: uuid.UUID, *, for_update: bool = False
 ) -> Reservation | None:
     """A reservation with its lines and tickets; ``for_update`` locks its row until commit."""
-    query = select(Reservation).where(Reservation.id == reservation_id).options(*_with_children())
+    query = (
+        select(Reservation).where(Reservation.id == reservation_id).options(*_one_with_children())
+    )
     if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
+        query = query.with_for_update(of=Reservation).execution_options(populate_existing=True)
     result = await session.execute(query)
-    return result.scalars().first()
+    return result.unique().scalars().first()
 
 
 async def get_reservation_by_token_hash(
@@ -83,12 +112,12 @@ async def get_reservation_by_token_hash(
     query = (
         select(Reservation)
         .where(Reservation.share_token_hash == token_hash)
-        .options(*_with_children())
+        .options(*_one_with_children())
     )
     if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
+        query = query.with_for_update(of=Reservation).execution_options(populate_existing=True)
     result = await session.execute(query)
-    return result.scalars().first()
+    return result.unique().scalars().first()
 
 
 async def reservation_status(
@@ -213,15 +242,29 @@ async def get_ticket_email(
 
 OUTCOME_CHANNEL = "boxoffice_reservation_outcomes"
 """PostgreSQL NOTIFY channel carrying ids of reservations whose wait for seats ended."""
+OUTCOME_IDS_PER_NOTIFICATION = 150
 
 
-async def notify_outcome(session: AsyncSession, reservation_id: uuid.UUID) -> None:
-    """Tell listening replicas, at commit, that the reservation's wait may be over.
+def notify_outcomes(session: AsyncSession, reservation_ids: list[uuid.UUID]) -> None:
+    """Tell listening replicas, at commit, whose wait for seats may be over.
 
-    PostgreSQL only; on SQLite every replica shares one file and polls it instead.
+    One notification per transaction (the ids comma-separated, in chunks well inside
+    PostgreSQL's 8,000-byte payload limit), however many outcomes a consumer batch
+    applied. PostgreSQL only; on SQLite every replica shares one file and polls it.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
+    pending = at_commit(session, "reservations_outcomes", _write_outcome_notifications, list)
+    pending.extend(str(reservation_id) for reservation_id in reservation_ids)
+
+
+def _write_outcome_notifications(session: Session, ids: list[str]) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), OUTCOME_IDS_PER_NOTIFICATION):
+        session.execute(
             text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": OUTCOME_CHANNEL, "payload": str(reservation_id)},
+            {
+                "channel": OUTCOME_CHANNEL,
+                "payload": ",".join(unique[start : start + OUTCOME_IDS_PER_NOTIFICATION]),
+            },
         )

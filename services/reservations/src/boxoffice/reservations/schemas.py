@@ -109,6 +109,33 @@ class ItemIn(Request):
 class CreateReservationRequest(Request):
     """Body of ``POST /v1/events/{slug}/reservations``."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "contact": {
+                        "first_name": "Ada",
+                        "last_name": "Lovelace",
+                        "email": "ada@example.org",
+                    },
+                    "items": [
+                        {
+                            "category": {"id": "3fa85f64-5717-4562-b3fc-2c963f66afa6"},
+                            "attendees": [
+                                {
+                                    "first_name": "Ada",
+                                    "last_name": "Lovelace",
+                                    "email": "ada@example.org",
+                                }
+                            ],
+                        },
+                        {"category": {"new": {"name": "Press", "price": "0.00"}}, "empty_seats": 2},
+                    ],
+                }
+            ]
+        }
+    )
+
     contact: ContactIn
     items: Annotated[list[ItemIn], Field(min_length=1, max_length=100)]
     expires_at: AwareDatetime | None = Field(

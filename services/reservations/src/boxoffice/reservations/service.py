@@ -168,6 +168,14 @@ class SkippedTicket:
 
 
 @dataclass(frozen=True)
+class CategoryAvailability:
+    """A category of the replica and the seats a hold could take from it now."""
+
+    category: CategoryReplica
+    available: int
+
+
+@dataclass(frozen=True)
 class ReservationView:
     """A reservation with the replicated event it is for."""
 
@@ -584,6 +592,34 @@ class ReservationService:
         """A reservation of the organization, with its event (404 for another's)."""
         reservation = await self._owned(session, reservation_id, organization)
         return await self._view(session, reservation)
+
+    async def events(self, session: AsyncSession, organization: str) -> list[EventReplica]:
+        """The organization's events, as replicated from inventory."""
+        return await repository.list_events(session, organization)
+
+    async def event_categories(
+        self, session: AsyncSession, organization: str, slug: str
+    ) -> tuple[EventReplica, list[CategoryAvailability]]:
+        """An event of the organization with all its categories and their availability.
+
+        Availability follows inventory's rule on the replica's last known counts: a
+        bounded category has ``max_seats - held - sold``; a dynamic one the unallocated
+        pool (capacity minus bounded ``max_seats`` minus dynamic held + sold).
+        """
+        event = await repository.find_event_by_slug(session, slug, organization)
+        if event is None:
+            raise not_found("event")
+        categories = await repository.event_categories(session, event.id)
+        pool = event.capacity - sum(
+            c.max_seats if c.max_seats is not None else c.held + c.sold for c in categories
+        )
+        return event, [
+            CategoryAvailability(
+                c,
+                max(pool, 0) if c.max_seats is None else max(c.max_seats - c.held - c.sold, 0),
+            )
+            for c in categories
+        ]
 
     async def list_for_event(
         self,
@@ -1322,7 +1358,7 @@ class ReservationService:
         (PostgreSQL NOTIFY, delivered on commit), where they listen.
         """
         after_commit(session, lambda: self._on_outcome(reservation_id))
-        await repository.notify_outcome(session, reservation_id)
+        repository.notify_outcomes(session, [reservation_id])
 
 
 def _request_of_command(command: CreateReservation, currency: str) -> CreateReservationRequest:

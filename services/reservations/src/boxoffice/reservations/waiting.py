@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from boxoffice.chassis import pg_notify
 from boxoffice.reservations import repository
 from boxoffice.reservations.models import ReservationStatus
 
@@ -86,11 +87,17 @@ async def wait_for_seats_outcome(
     reservation_id: uuid.UUID,
     *,
     within: float,
+    read_after: bool = True,
 ) -> ReservationStatus | None:
     """Wait until the reservation leaves AWAITING_SEATS or ``within`` seconds pass.
 
+    Args:
+        read_after: read the status once the wait is over; a caller that loads the
+            whole reservation next passes False and saves the query.
+
     Returns:
-        The last status read (still ``AWAITING_SEATS`` on timeout).
+        The last status read (still ``AWAITING_SEATS`` on timeout; None when the
+        reservation does not exist, or after the wait without ``read_after``).
     """
     with signals.watch(reservation_id) as signal:
         async with sessions() as session:
@@ -100,25 +107,10 @@ async def wait_for_seats_outcome(
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within):
                 await signal.wait()
+        if not read_after:
+            return None
         async with sessions() as session:
             return await repository.reservation_status(session, reservation_id)
-
-
-async def _listen_until_disconnected(
-    engine: AsyncEngine, on_notification: Callable[[object, int, str, str], None]
-) -> None:
-    async with engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None  # noqa: S101 - an open asyncpg connection
-        lost = asyncio.Event()
-        driver.add_termination_listener(lambda _connection: lost.set())
-        await driver.add_listener(repository.OUTCOME_CHANNEL, on_notification)
-        try:
-            await lost.wait()
-        finally:
-            with contextlib.suppress(Exception):
-                await driver.remove_listener(repository.OUTCOME_CHANNEL, on_notification)
 
 
 def outcome_listener(
@@ -130,18 +122,11 @@ def outcome_listener(
     this listener the waiting request would still notice on its next poll.
     """
 
-    def on_notification(_connection: object, _pid: int, _channel: str, payload: str) -> None:
-        with contextlib.suppress(ValueError):
-            signals.notify(uuid.UUID(payload))
+    def on_payload(payload: str) -> None:
+        for reservation_id in payload.split(","):
+            with contextlib.suppress(ValueError):
+                signals.notify(uuid.UUID(reservation_id))
 
-    async def listen() -> None:
-        if engine.dialect.name != "postgresql":
-            return
-        while True:
-            try:
-                await _listen_until_disconnected(engine, on_notification)
-            except Exception:
-                logger.warning("outcome listener lost its connection; reconnecting")
-            await asyncio.sleep(retry_seconds)
-
-    return listen
+    return pg_notify.listener(
+        engine, repository.OUTCOME_CHANNEL, on_payload, retry_seconds=retry_seconds
+    )

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from boxoffice.chassis.api import SessionDep
 from boxoffice.chassis.auth import CurrentPrincipal
+from boxoffice.chassis.errors import error_responses
 from boxoffice.inventory.api.deps import InventoryServiceDep, RequestCauseDep
 from boxoffice.inventory.schemas import (
     CategoryCreate,
@@ -22,12 +23,10 @@ from boxoffice.inventory.service import EventSnapshot
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
-_ERRORS: dict[int | str, dict[str, str]] = {
-    401: {"description": "Missing or invalid bearer token"},
-    404: {"description": "No such event in the caller's organization"},
-    409: {"description": "Conflicts with the current state (slug, name, seats)"},
-    422: {"description": "The request is not valid"},
-}
+_NO_EVENT = "No such event (or category) in the caller's organization"
+_CONFLICT = "Conflicts with the current state (slug, name, seats)"
+_READ = error_responses(401, 404, e404=_NO_EVENT)
+_WRITE = error_responses(400, 401, 404, 409, 422, e404=_NO_EVENT, e409=_CONFLICT)
 
 
 def _category_of(snapshot: EventSnapshot, category_id: uuid.UUID) -> CategoryRead:
@@ -35,7 +34,7 @@ def _category_of(snapshot: EventSnapshot, category_id: uuid.UUID) -> CategoryRea
     return next(category for category in read.categories if category.id == category_id)
 
 
-@router.post("", status_code=201, responses=_ERRORS)
+@router.post("", status_code=201, responses=error_responses(400, 401, 409, 422, e409=_CONFLICT))
 async def create_event(
     body: EventCreate,
     principal: CurrentPrincipal,
@@ -48,7 +47,7 @@ async def create_event(
     return event_read(snapshot.event, snapshot.categories)
 
 
-@router.get("", responses=_ERRORS)
+@router.get("", responses=error_responses(401))
 async def list_events(
     principal: CurrentPrincipal, session: SessionDep, service: InventoryServiceDep
 ) -> list[EventRead]:
@@ -57,7 +56,7 @@ async def list_events(
     return [event_read(snapshot.event, snapshot.categories) for snapshot in snapshots]
 
 
-@router.get("/{slug}", responses=_ERRORS)
+@router.get("/{slug}", responses=_READ)
 async def get_event(
     slug: str, principal: CurrentPrincipal, session: SessionDep, service: InventoryServiceDep
 ) -> EventRead:
@@ -66,7 +65,7 @@ async def get_event(
     return event_read(snapshot.event, snapshot.categories)
 
 
-@router.patch("/{slug}", responses=_ERRORS)
+@router.patch("/{slug}", responses=_WRITE)
 async def update_event(
     slug: str,
     body: EventUpdate,
@@ -80,7 +79,7 @@ async def update_event(
     return event_read(snapshot.event, snapshot.categories)
 
 
-@router.post("/{slug}/categories", status_code=201, responses=_ERRORS)
+@router.post("/{slug}/categories", status_code=201, responses=_WRITE)
 async def add_category(
     slug: str,
     body: CategoryCreate,
@@ -94,7 +93,7 @@ async def add_category(
     return _category_of(snapshot, category.id)
 
 
-@router.patch("/{slug}/categories/{category_id}", responses=_ERRORS)
+@router.patch("/{slug}/categories/{category_id}", responses=_WRITE)
 async def update_category(
     slug: str,
     category_id: uuid.UUID,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from boxoffice.chassis.auth import CurrentPrincipal
-from boxoffice.chassis.errors import ApiError
+from boxoffice.chassis.errors import ApiError, error_responses
 from boxoffice.reservations.attendees_csv import CsvNotReadable, parse_attendees_csv
 from boxoffice.reservations.schemas import AttendeesCsvOut, CsvAttendeeOut, CsvErrorOut
 
@@ -17,6 +17,9 @@ MAX_CSV_BYTES = 2_000_000
 @router.post(
     "/attendees/csv",
     response_model=AttendeesCsvOut,
+    responses=error_responses(
+        401, 413, 422, e422="The file is not readable as CSV (e.g. not UTF-8)"
+    ),
     openapi_extra={
         "requestBody": {
             "required": True,

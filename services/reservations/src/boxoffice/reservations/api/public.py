@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 
 from boxoffice.chassis.api import SessionDep
-from boxoffice.chassis.errors import ApiError, not_found
+from boxoffice.chassis.errors import ApiError, error_responses, not_found
 from boxoffice.reservations.api.deps import ContextDep, ReservationsContext
 from boxoffice.reservations.pages import render_page
 from boxoffice.reservations.schemas import (
@@ -62,10 +62,14 @@ async def _rate_limited(request: Request, context: ContextDep) -> None:
 
 
 _LIMITED = [Depends(_rate_limited)]
-_RESPONSES: dict[int | str, dict[str, str]] = {
-    404: {"description": "unknown, wrong or outdated token"},
-    429: {"description": "rate limited (see `Retry-After`)"},
+_PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "unknown, wrong or outdated token", "content": {"text/html": {}}},
+    429: {"description": "rate limited (see `Retry-After`)", "content": {"text/html": {}}},
 }
+_UNKNOWN = "unknown, wrong or outdated token"
+_READ = error_responses(404, 422, 429, e404=_UNKNOWN)
+_ACTION = error_responses(404, 409, 422, 429, e404=_UNKNOWN)
+_WRITE = error_responses(400, 404, 409, 422, 429, e404=_UNKNOWN)
 
 
 def _checked(token: str) -> str:
@@ -84,7 +88,7 @@ def _out(context: ReservationsContext, view: ReservationView) -> PublicReservati
     "/v1/public/reservations/{token}",
     response_model=PublicReservationOut,
     dependencies=_LIMITED,
-    responses=_RESPONSES,
+    responses=_READ,
 )
 async def public_reservation(
     token: Token, context: ContextDep, session: SessionDep
@@ -97,7 +101,7 @@ async def public_reservation(
     "/v1/public/reservations/{token}/attendees",
     response_model=PublicReservationOut,
     dependencies=_LIMITED,
-    responses=_RESPONSES,
+    responses=_WRITE,
 )
 async def assign_attendees(
     token: Token,
@@ -114,7 +118,7 @@ async def assign_attendees(
     "/v1/public/reservations/{token}/confirm",
     response_model=PublicReservationOut,
     dependencies=_LIMITED,
-    responses=_RESPONSES,
+    responses=_WRITE,
 )
 async def confirm(
     token: Token, body: ConfirmRequest, context: ContextDep, session: SessionDep
@@ -131,14 +135,14 @@ async def confirm(
     "/v1/public/reservations/{token}/cancel",
     response_model=PublicReservationOut,
     dependencies=_LIMITED,
-    responses=_RESPONSES,
+    responses=_ACTION,
 )
 async def cancel(token: Token, context: ContextDep, session: SessionDep) -> PublicReservationOut:
     """Give the reservation up; its seats are released."""
     return _out(context, await context.service.cancel_by_contact(session, _checked(token)))
 
 
-@router.get("/r/{token}", response_class=HTMLResponse, responses=_RESPONSES)
+@router.get("/r/{token}", response_class=HTMLResponse, responses=_PAGE_RESPONSES)
 async def reservation_page(
     token: Token, request: Request, context: ContextDep, session: SessionDep
 ) -> HTMLResponse:

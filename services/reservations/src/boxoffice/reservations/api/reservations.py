@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from boxoffice.chassis.api import SessionDep
 from boxoffice.chassis.auth import CurrentPrincipal, Principal
-from boxoffice.chassis.errors import error_response
+from boxoffice.chassis.errors import error_response, error_responses
 from boxoffice.reservations.api.deps import ContextDep, ReservationsContext
 from boxoffice.reservations.models import ReservationStatus
 from boxoffice.reservations.schemas import (
@@ -36,13 +36,21 @@ from boxoffice.reservations.waiting import wait_for_seats_outcome
 
 router = APIRouter(prefix="/v1", tags=["reservations"])
 
-_ERROR = {"description": "error", "content": {"application/json": {}}}
 _HOLD_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"model": ReservationOut, "description": "inventory has not answered yet: poll GET"},
-    409: {"description": "the seats were refused (code = reason, details = lines)"},
-    404: _ERROR,
-    422: _ERROR,
+    **error_responses(
+        400,
+        401,
+        404,
+        409,
+        422,
+        e409="the seats were refused (code = reason, details = lines), or the reservation "
+        "is not in a state that allows it",
+    ),
 }
+_READ = error_responses(401, 404, 422)
+_ACTION = error_responses(401, 404, 409, 422)
+_WRITE = error_responses(400, 401, 404, 409, 422)
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -73,6 +81,7 @@ async def _answer_after_hold(
         context.signals,
         reservation_id,
         within=context.settings.create_wait_seconds,
+        read_after=False,  # the view below reads it
     )
     async with context.sessions() as session:
         view = await context.service.view(session, reservation_id, principal.org)
@@ -133,7 +142,7 @@ async def create_reservation(
     return await _answer_after_hold(context, created.reservation_id, principal, success_status=201)
 
 
-@router.get("/events/{slug}/reservations", response_model=ReservationPage)
+@router.get("/events/{slug}/reservations", response_model=ReservationPage, responses=_READ)
 async def list_reservations(
     slug: str,
     principal: CurrentPrincipal,
@@ -160,7 +169,7 @@ async def list_reservations(
     )
 
 
-@router.get("/reservations/{reservation_id}", response_model=ReservationOut)
+@router.get("/reservations/{reservation_id}", response_model=ReservationOut, responses=_READ)
 async def get_reservation(
     reservation_id: uuid.UUID, principal: CurrentPrincipal, context: ContextDep, session: SessionDep
 ) -> ReservationOut:
@@ -168,7 +177,7 @@ async def get_reservation(
     return _out(context, await context.service.view(session, reservation_id, principal.org))
 
 
-@router.patch("/reservations/{reservation_id}", response_model=ReservationOut)
+@router.patch("/reservations/{reservation_id}", response_model=ReservationOut, responses=_WRITE)
 async def update_reservation(
     reservation_id: uuid.UUID,
     body: UpdateReservationRequest,
@@ -181,7 +190,9 @@ async def update_reservation(
     return _out(context, view)
 
 
-@router.post("/reservations/{reservation_id}/complete", response_model=ReservationOut)
+@router.post(
+    "/reservations/{reservation_id}/complete", response_model=ReservationOut, responses=_ACTION
+)
 async def complete_reservation(
     reservation_id: uuid.UUID, principal: CurrentPrincipal, context: ContextDep, session: SessionDep
 ) -> ReservationOut:
@@ -189,7 +200,9 @@ async def complete_reservation(
     return _out(context, await context.service.complete(session, reservation_id, principal))
 
 
-@router.post("/reservations/{reservation_id}/send-link", response_model=LinkSentOut)
+@router.post(
+    "/reservations/{reservation_id}/send-link", response_model=LinkSentOut, responses=_ACTION
+)
 async def send_reservation_link(
     reservation_id: uuid.UUID, principal: CurrentPrincipal, context: ContextDep, session: SessionDep
 ) -> LinkSentOut:
@@ -204,7 +217,9 @@ async def send_reservation_link(
     )
 
 
-@router.post("/reservations/{reservation_id}/cancel", response_model=ReservationOut)
+@router.post(
+    "/reservations/{reservation_id}/cancel", response_model=ReservationOut, responses=_ACTION
+)
 async def cancel_reservation(
     reservation_id: uuid.UUID, principal: CurrentPrincipal, context: ContextDep, session: SessionDep
 ) -> ReservationOut:
@@ -231,7 +246,9 @@ async def reinstate_reservation(
     return await _answer_after_hold(context, reservation_id, principal, success_status=200)
 
 
-@router.get("/reservations/{reservation_id}/audit", response_model=list[AuditEntryOut])
+@router.get(
+    "/reservations/{reservation_id}/audit", response_model=list[AuditEntryOut], responses=_READ
+)
 async def reservation_audit(
     reservation_id: uuid.UUID, principal: CurrentPrincipal, context: ContextDep, session: SessionDep
 ) -> list[AuditEntryOut]:
@@ -243,6 +260,7 @@ async def reservation_audit(
 @router.post(
     "/reservations/{reservation_id}/send-tickets",
     response_model=SendTicketsResult,
+    responses=_WRITE,
 )
 async def send_tickets(
     reservation_id: uuid.UUID,
@@ -267,7 +285,7 @@ async def send_tickets(
     )
 
 
-@router.get("/reservations/{reservation_id}/emails", response_model=list[EmailOut])
+@router.get("/reservations/{reservation_id}/emails", response_model=list[EmailOut], responses=_READ)
 async def ticket_emails(
     reservation_id: uuid.UUID, principal: CurrentPrincipal, context: ContextDep, session: SessionDep
 ) -> list[EmailOut]:
