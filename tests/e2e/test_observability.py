@@ -39,6 +39,7 @@ from boxoffice.contracts import (
 )
 from boxoffice.devstack.broker import free_port
 from boxoffice.devstack.mailsink import MailSink
+from boxoffice.devstack.seed_data import sample_event
 from boxoffice.devstack.stack import ServiceProcess, eventually
 from boxoffice.devstack.token import mint_token
 from boxoffice.inventory.app import create_app as create_inventory
@@ -87,24 +88,10 @@ async def scrape(client: httpx.AsyncClient, base_url: str = "") -> Samples:
 
 
 def _event_body(slug: str) -> dict[str, Any]:
-    return {
-        "slug": slug,
-        "name": "My Awesome Event",
-        "currency": "EUR",
-        "timezone": "Europe/Zurich",
-        "starts_at": "2030-05-04T09:00:00+02:00",
-        "ends_at": "2030-05-04T18:00:00+02:00",
-        "capacity": 200,
-        "categories": [
-            {
-                "name": "General Admission",
-                "visibility": "public",
-                "price": "100.00",
-                "max_seats": None,
-            },
-            {"name": "Team", "visibility": "hidden", "price": "0.00", "max_seats": 5},
-        ],
-    }
+    """The user guide's sample event without its Speakers category."""
+    body = sample_event(datetime.now(UTC), slug=slug)
+    body["categories"] = [c for c in body["categories"] if c["name"] != "Speakers"]
+    return body
 
 
 def _auth() -> dict[str, str]:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from boxoffice.devstack.seed_data import sample_event
 from boxoffice.devstack.stack import Stack, eventually
 
 EVENT_TZ = ZoneInfo("Europe/Zurich")
@@ -23,30 +24,6 @@ TEAM = [
     {"first_name": first, "last_name": "Organizer", "email": f"{first.lower()}@team.example"}
     for first in ("Ann", "Ben", "Cat", "Dan", "Eve")
 ]
-
-
-def _event_body(slug: str) -> dict[str, Any]:
-    starts = datetime.now(EVENT_TZ).replace(hour=9, minute=0, second=0, microsecond=0)
-    starts += timedelta(days=30)
-    return {
-        "slug": slug,
-        "name": "My Awesome Event",
-        "currency": "EUR",
-        "timezone": "Europe/Zurich",
-        "starts_at": starts.isoformat(),
-        "ends_at": (starts + timedelta(hours=9)).isoformat(),
-        "capacity": 200,
-        "categories": [
-            {
-                "name": "General Admission",
-                "visibility": "public",
-                "price": "100.00",
-                "max_seats": None,
-            },
-            {"name": "Speakers", "visibility": "hidden", "price": "0.00", "max_seats": 10},
-            {"name": "Team", "visibility": "hidden", "price": "0.00", "max_seats": 5},
-        ],
-    }
 
 
 def _text_of(message: EmailMessage) -> str:
@@ -92,7 +69,9 @@ async def test_the_sample_use_case_of_the_user_guide(stack: Stack) -> None:
     slug = "my-awesome-event"
     async with httpx.AsyncClient(timeout=15.0) as client:
         created = await client.post(
-            f"{stack.url('inventory')}/v1/events", json=_event_body(slug), headers=stack.headers()
+            f"{stack.url('inventory')}/v1/events",
+            json=sample_event(datetime.now(EVENT_TZ), slug=slug),
+            headers=stack.headers(),
         )
         assert created.status_code == 201, created.text
         categories = await _categories(client, stack, slug)
