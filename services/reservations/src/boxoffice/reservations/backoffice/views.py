@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from boxoffice.chassis.auth import decode_token
+from boxoffice.chassis.auth import Principal, decode_token
 from boxoffice.chassis.errors import ApiError, not_found
 from boxoffice.reservations.api.deps import ContextDep, ReservationsContext
 from boxoffice.reservations.backoffice import forms
@@ -539,18 +540,36 @@ async def update_expiry(
     return _redirect(f"/backoffice/reservations/{reservation_id}?done=updated")
 
 
+Transition = Callable[[AsyncSession, uuid.UUID, Principal], Awaitable[ReservationView]]
+"""A service transition taking the reservation and who asks (complete, cancel)."""
+
+
+async def _transition(
+    request: Request,
+    context: ReservationsContext,
+    visitor: Visitor,
+    reservation_id: uuid.UUID,
+    transition: Transition,
+    done: str,
+) -> Response:
+    """Apply a transition from a checked form: back to the page, or the refusal shown."""
+    await checked_form(request, context, visitor.credential)
+    try:
+        async with context.sessions.begin() as session:
+            await transition(session, reservation_id, visitor.principal)
+    except ApiError as error:
+        return await _transition_failed(context, visitor, reservation_id, error)
+    return _redirect(f"/backoffice/reservations/{reservation_id}?done={done}")
+
+
 @router.post("/reservations/{reservation_id}/complete", response_class=HTMLResponse)
 async def complete(
     reservation_id: uuid.UUID, request: Request, context: ContextDep, visitor: VisitorDep
 ) -> Response:
     """Mark as Completed (paid or free): the seats are sold; tickets are not sent."""
-    await checked_form(request, context, visitor.credential)
-    try:
-        async with context.sessions.begin() as session:
-            await context.service.complete(session, reservation_id, visitor.principal)
-    except ApiError as error:
-        return await _transition_failed(context, visitor, reservation_id, error)
-    return _redirect(f"/backoffice/reservations/{reservation_id}?done=completed")
+    return await _transition(
+        request, context, visitor, reservation_id, context.service.complete, "completed"
+    )
 
 
 @router.post("/reservations/{reservation_id}/cancel", response_class=HTMLResponse)
@@ -558,13 +577,9 @@ async def cancel(
     reservation_id: uuid.UUID, request: Request, context: ContextDep, visitor: VisitorDep
 ) -> Response:
     """Cancel the reservation; its seats are released."""
-    await checked_form(request, context, visitor.credential)
-    try:
-        async with context.sessions.begin() as session:
-            await context.service.cancel(session, reservation_id, visitor.principal)
-    except ApiError as error:
-        return await _transition_failed(context, visitor, reservation_id, error)
-    return _redirect(f"/backoffice/reservations/{reservation_id}?done=cancelled")
+    return await _transition(
+        request, context, visitor, reservation_id, context.service.cancel, "cancelled"
+    )
 
 
 @router.post("/reservations/{reservation_id}/reinstate", response_class=HTMLResponse)
