@@ -14,7 +14,6 @@ Usage: ``python -m boxoffice.chassis.asyncapi [--check] [DIR]`` writes (or check
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import sys
@@ -26,6 +25,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI, Specification
 
 from boxoffice.contracts import Topic, dlq_topic
+from boxoffice.contracts.export import generated_files_main
 from boxoffice.contracts.registry import TOPIC_UNIONS
 
 SERVICES = ("inventory", "reservations", "notifications")
@@ -129,31 +129,28 @@ def check(directory: Path) -> list[str]:
     return problems
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Write (or ``--check``) the AsyncAPI documents; return the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="python -m boxoffice.chassis.asyncapi",
-        description="Export the AsyncAPI document of every boxoffice service.",
-    )
-    parser.add_argument("--check", action="store_true", help="only report stale files")
-    parser.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR, metavar="DIR")
-    args = parser.parse_args(argv)
-    directory: Path = args.directory
-    if args.check:
-        problems = check(directory)
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        if problems:
-            print(f"{directory} is out of date: run {parser.prog}", file=sys.stderr)
-            return 1
-        return 0
+def write(directory: Path) -> list[str]:
+    """Bring ``directory`` up to date; the files it wrote."""
     directory.mkdir(parents=True, exist_ok=True)
+    written = []
     for name, content in render_services().items():
         path = directory / name
         if not path.is_file() or path.read_text(encoding="utf-8") != content:
             path.write_text(content, encoding="utf-8")
-            print(f"wrote: {name}")
-    return 0
+            written.append(f"wrote: {name}")
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write (or ``--check``) the AsyncAPI documents; return the exit status."""
+    return generated_files_main(
+        argv,
+        prog="python -m boxoffice.chassis.asyncapi",
+        description="Export the AsyncAPI document of every boxoffice service.",
+        default_dir=DEFAULT_DIR,
+        check=check,
+        write=write,
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ unexpected ones removed. ``--check`` changes nothing and exits 1 when DIR is not
 import argparse
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -86,29 +86,53 @@ def write_schemas(directory: Path) -> list[str]:
     return changes
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="python -m boxoffice.contracts.export",
-        description="Export the JSON Schemas of the boxoffice messages.",
-    )
+def generated_files_main(
+    argv: Sequence[str] | None,
+    *,
+    prog: str,
+    description: str,
+    default_dir: Path,
+    check: Callable[[Path], list[str]],
+    write: Callable[[Path], list[str]],
+) -> int:
+    """The command line of a generated, committed folder: write it, or ``--check`` it.
+
+    Shared by the JSON Schemas here and the services' AsyncAPI documents.
+
+    Args:
+        check: the problems of a folder (empty when up to date).
+        write: brings a folder up to date; returns what it changed, one line each.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument(
         "--check", action="store_true", help="only report stale, missing or extra files"
     )
-    parser.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR, metavar="DIR")
+    parser.add_argument("directory", nargs="?", type=Path, default=default_dir, metavar="DIR")
     args = parser.parse_args(argv)
     directory: Path = args.directory
     if args.check:
-        problems = check_schemas(directory)
+        problems = check(directory)
         for problem in problems:
             print(problem, file=sys.stderr)
         if problems:
             print(f"{directory} is out of date: run {parser.prog}", file=sys.stderr)
             return 1
         return 0
-    for change in write_schemas(directory):
+    for change in write(directory):
         print(change)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    return generated_files_main(
+        argv,
+        prog="python -m boxoffice.contracts.export",
+        description="Export the JSON Schemas of the boxoffice messages.",
+        default_dir=DEFAULT_DIR,
+        check=check_schemas,
+        write=write_schemas,
+    )
 
 
 if __name__ == "__main__":
