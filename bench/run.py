@@ -562,7 +562,7 @@ async def reference_holds(
 
 @asynccontextmanager
 async def running_stack(
-    bootstrap: str, workdir: Path, *, sqlite: bool = False
+    bootstrap: str, workdir: Path, *, sqlite: bool = False, replicas: dict[str, int] | None = None
 ) -> AsyncIterator[Stack]:
     """The three services on fresh databases (PostgreSQL or SQLite files)."""
     async with AsyncExitStack() as databases:
@@ -580,6 +580,7 @@ async def running_stack(
             bootstrap=bootstrap,
             database_urls=urls,
             workdir=workdir,
+            replicas=replicas or {},
             settings={
                 "inventory": {"LOG_LEVEL": "WARNING"},
                 "reservations": quiet,

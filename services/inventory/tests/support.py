@@ -32,7 +32,7 @@ from boxoffice.contracts.inventory import (
 )
 from boxoffice.contracts.topics import Topic
 from boxoffice.devstack.token import mint_token
-from boxoffice.inventory.handlers import inventory_command_handler
+from boxoffice.inventory.handlers import inventory_command_handler, prepare_commands
 from boxoffice.inventory.models import Event, Hold, HoldStatus, TicketCategory, messaging_tables
 from boxoffice.inventory.models import HoldLine as HoldLineRow
 from boxoffice.inventory.service import InventoryService
@@ -130,7 +130,9 @@ class InventoryHarness:
     async def deliver_batch(self, envelopes: list[Envelope[Message]]) -> list[Envelope[Message]]:
         """Consume commands as one fetched batch (one transaction); what they published."""
         await self.published()
-        await self.runtime.consumer.apply_batch(Topic.INVENTORY_COMMANDS, envelopes, self.handler)
+        await self.runtime.consumer.apply_batch(
+            Topic.INVENTORY_COMMANDS, envelopes, self.handler, prepare_commands
+        )
         return await self.published()
 
     async def published(self) -> list[Envelope[Message]]:

@@ -10,12 +10,14 @@ import pytest
 from boxoffice.contracts.common import Channel
 from boxoffice.contracts.inventory import (
     CategoryUpserted,
+    ConfirmSeats,
     EventUpserted,
     HoldSeats,
     RefusalReason,
     ReleaseSeats,
     SeatsConfirmed,
     SeatsHeld,
+    SeatsRefused,
     SeatsReleased,
 )
 from services.inventory.tests.support import (
@@ -439,4 +441,162 @@ async def test_a_batch_publishes_each_changed_category_once_before_its_outcomes(
     assert [seats.reservation_id for seats in by_type(published, SeatsHeld)] == reservations
     shown = await inventory.get_event("small")
     assert shown["seats"]["held"] == 8
+    await assert_invariant(inventory.runtime.sessions)
+
+
+def _mixed_commands(event_id: str, ids: dict[str, str]) -> list[Any]:
+    """Commands of every kind for one event, in an order that makes them interact.
+
+    Returned as ``(kind, reservation number, payload)``: the caller turns them into
+    envelopes for a given event (the same script runs against two events).
+    """
+    return [
+        ("hold", 0, [("General Admission", 3)]),
+        ("hold", 1, [("Speakers", 8)]),
+        ("hold", 2, [("Speakers", 4)]),  # grows Speakers from the pool
+        ("hold", 3, [("new:Group discount", 2), ("Team", 1)]),
+        ("hold", 4, [("new:Group discount", 1)]),  # reuses the category created above
+        ("hold", 5, [("Team", 500)]),  # refused: the pool is too small
+        ("release", 1, None),
+        ("hold", 1, [("Team", 2)]),  # released, then held again, in the same batch
+        ("confirm", 0, None),
+        ("release", 0, None),  # sold seats released
+        ("confirm", 9, None),  # holds nothing: ignored
+        ("hold", 6, [("General Admission", 500)]),  # refused
+        ("hold", 7, [("General Admission", 190)]),  # capacity grows
+        ("hold", 3, [("Team", 1)]),  # repeated: answered again, nothing held
+        ("release", 8, None),  # holds nothing: released trivially
+    ]
+
+
+def _script_envelopes(
+    script: list[Any], event_id: str, ids: dict[str, str], reservations: list[uuid.UUID]
+) -> list[Any]:
+    envelopes = []
+    for kind, number, lines in script:
+        reservation_id = reservations[number]
+        data: Any
+        if kind == "hold":
+            data = HoldSeats(
+                event_id=uuid.UUID(event_id),
+                reservation_id=reservation_id,
+                channel=Channel.BACKOFFICE,
+                add_seats_if_not_available=number == 7,
+                lines=[
+                    new(name.removeprefix("new:"), 500, quantity)
+                    if name.startswith("new:")
+                    else existing(ids[name], quantity)
+                    for name, quantity in lines
+                ],
+            )
+        elif kind == "confirm":
+            data = ConfirmSeats(event_id=uuid.UUID(event_id), reservation_id=reservation_id)
+        else:
+            data = ReleaseSeats(
+                event_id=uuid.UUID(event_id), reservation_id=reservation_id, reason="x"
+            )
+        envelopes.append(command(data, correlationid=str(reservation_id)))
+    return envelopes
+
+
+def _comparable(messages: list[Any], event_id: str, reservations: list[uuid.UUID]) -> list[Any]:
+    """Published messages with the event's own ids replaced by neutral names."""
+    names = {str(reservation_id): f"r{n}" for n, reservation_id in enumerate(reservations)}
+    names[event_id] = "event"
+    shown = []
+    for message in messages:
+        data = message.data.model_dump(mode="json")
+        if isinstance(message.data, CategoryUpserted | EventUpserted):
+            continue  # coalesced per batch: compared through the final state instead
+        for key in ("event_id", "reservation_id"):
+            if key in data:
+                data[key] = names.get(data[key], data[key])
+        for line in data.get("lines", []):
+            line.pop("category_id", None)
+        shown.append((type(message.data).__name__, data))
+    return shown
+
+
+async def _final_state(inventory: InventoryHarness, slug: str) -> Any:
+    event = await inventory.get_event(slug)
+    return (
+        event["capacity"],
+        event["seats"],
+        sorted(
+            (c["name"], c["visibility"], c["max_seats"], c["held"], c["sold"], c["available"])
+            for c in event["categories"]
+        ),
+    )
+
+
+async def test_a_batch_decides_exactly_as_the_same_commands_one_by_one(
+    inventory: InventoryHarness,
+) -> None:
+    """Every kind of command, interacting, in one batch: same outcomes, same seats."""
+    script = None
+    results = []
+    for slug, batched in (("one-by-one", False), ("batched", True)):
+        event = await inventory.create_event(event_body(slug=slug))
+        await inventory.published()
+        ids = {category["name"]: category["id"] for category in event["categories"]}
+        script = _mixed_commands(event["id"], ids)
+        reservations = [uuid.uuid4() for _ in range(10)]
+        envelopes = _script_envelopes(script, event["id"], ids, reservations)
+        if batched:
+            published = await inventory.deliver_batch(envelopes)
+        else:
+            published = [m for envelope in envelopes for m in await inventory.deliver(envelope)]
+        results.append(
+            (
+                _comparable(published, event["id"], reservations),
+                await _final_state(inventory, slug),
+            )
+        )
+    (one_by_one, state_one), (batched_messages, state_batched) = results
+    assert batched_messages == one_by_one
+    assert state_batched == state_one
+    kinds = [kind for kind, _ in one_by_one]
+    assert kinds.count("SeatsRefused") == 2
+    assert kinds.count("SeatsHeld") == 8
+    await assert_invariant(inventory.runtime.sessions)
+
+
+async def test_a_batch_over_two_events_and_a_missing_one(inventory: InventoryHarness) -> None:
+    first, first_category = await _small_event(inventory, 10, None, slug="first")
+    second, second_category = await _small_event(inventory, 10, 4, slug="second")
+    missing = str(uuid.uuid4())
+    reservations = [uuid.uuid4() for _ in range(4)]
+    batch = [
+        command(
+            HoldSeats(
+                event_id=uuid.UUID(event_id),
+                reservation_id=reservation_id,
+                channel=Channel.BACKOFFICE,
+                lines=[existing(category_id, seats)],
+            ),
+            correlationid=str(reservation_id),
+        )
+        for event_id, category_id, seats, reservation_id in (
+            (first, first_category, 6, reservations[0]),
+            (second, second_category, 4, reservations[1]),
+            (missing, first_category, 1, reservations[2]),
+            (second, second_category, 7, reservations[3]),
+        )
+    ]
+
+    published = await inventory.deliver_batch(batch)
+
+    outcomes = {
+        message.data.reservation_id: message.data
+        for message in published
+        if isinstance(message.data, SeatsHeld | SeatsRefused)
+    }
+    assert isinstance(outcomes[reservations[0]], SeatsHeld)
+    assert isinstance(outcomes[reservations[1]], SeatsHeld)
+    refused_missing = outcomes[reservations[2]]
+    assert isinstance(refused_missing, SeatsRefused)
+    assert refused_missing.reason is RefusalReason.EVENT_NOT_FOUND
+    assert isinstance(outcomes[reservations[3]], SeatsRefused)  # more than the pool
+    assert (await inventory.get_event("first"))["seats"]["held"] == 6
+    assert (await inventory.get_event("second"))["seats"]["held"] == 4
     await assert_invariant(inventory.runtime.sessions)

@@ -41,6 +41,7 @@ from boxoffice.reservations.handlers import (
     inventory_events_handler,
     notifications_events_handler,
     payments_events_handler,
+    prepare_inventory_events,
     reservations_commands_handler,
 )
 from boxoffice.reservations.models import CategoryReplica, messaging_tables
@@ -196,6 +197,15 @@ class Harness:
                 return False
             await handler(envelope, session)
         return True
+
+    async def deliver_inventory_batch(self, envelopes: list[Envelope[Message]]) -> None:
+        """Apply ``inventory.events`` messages as one fetched batch, as the consumer does."""
+        await self.runtime.consumer.apply_batch(
+            Topic.INVENTORY_EVENTS,
+            envelopes,
+            inventory_events_handler(self.context.service),
+            prepare_inventory_events,
+        )
 
     async def seed_event(self, *, org: str = ORG, slug: str = "my-awesome-event") -> SeedEvent:
         """Replicate the guide's event and its three categories."""

@@ -8,18 +8,22 @@ from typing import Any
 
 from boxoffice.contracts import (
     HoldSeats,
+    ReleaseSeats,
     ReservationCreated,
     ReservationExpiryChanged,
     ReservationPending,
     ReservationRejected,
 )
+from boxoffice.reservations.models import CategoryReplica
 from services.reservations.tests.support import (
     PUBLIC_BASE_URL,
     Harness,
     auth,
+    category_upserted,
     eventually,
     example_1_body,
     example_2_body,
+    inventory_envelope,
 )
 
 
@@ -310,3 +314,52 @@ async def test_the_default_expiry_never_outlives_the_event(harness: Harness) -> 
     assert on_the_day.json()["expires_at"] == "2030-05-04T18:00:00+02:00"
     assert after_the_event.status_code == 422
     assert after_the_event.json()["error"]["code"] == "EVENT_ENDED"
+
+
+async def test_a_batch_of_answers_is_applied_as_one_by_one_answers_would_be(
+    harness: Harness,
+) -> None:
+    """Holds, a refusal, a repeat, a late hold and category updates in one fetched batch."""
+    harness.context.settings.create_wait_seconds = 0
+    seed = await harness.seed_event()
+    ids = []
+    for _ in range(4):
+        response = await harness.create(seed, example_2_body(seed), answer="ignore")
+        assert response.status_code == 202, response.text
+        ids.append(response.json()["id"])
+    cancelled = await harness.client.post(f"/v1/reservations/{ids[3]}/cancel", headers=auth())
+    assert cancelled.status_code == 200, cancelled.text
+    holds = {str(hold.reservation_id): hold for hold in await harness.hold_commands()}
+    held = [await harness.outcome(holds[ids[n]], "hold") for n in (0, 1, 3)]
+    refused = await harness.outcome(holds[ids[2]], "refuse")
+    team = [
+        category_upserted(seed.event_id, seed.team, "Team", 0, 5, version=version)
+        for version in (2, 4, 3)  # the newest wins, whatever the order
+    ]
+
+    await harness.deliver_inventory_batch(
+        [
+            inventory_envelope(message)
+            for message in (team[0], held[0], held[1], team[1], refused, held[0], held[2], team[2])
+        ]
+    )
+
+    statuses = []
+    for reservation_id in ids:
+        fetched = await harness.client.get(f"/v1/reservations/{reservation_id}", headers=auth())
+        statuses.append(fetched.json()["status"])
+        if fetched.json()["status"] == "PENDING":
+            assert {ticket["status"] for ticket in fetched.json()["tickets"]} == {"PENDING"}
+    assert statuses == ["PENDING", "PENDING", "REJECTED", "CANCELLED"]
+    assert len(await harness.messages(ReservationPending)) == 2  # the repeat changed nothing
+    assert len(await harness.messages(ReservationRejected)) == 1
+    releases = [
+        message
+        for message in await harness.messages(ReleaseSeats)
+        if isinstance(message, ReleaseSeats) and message.reservation_id == held[2].reservation_id
+    ]
+    assert len(releases) == 2  # the cancellation's, and the late hold given back
+    async with harness.runtime.sessions() as session:
+        replica = await session.get(CategoryReplica, seed.team)
+        assert replica is not None
+        assert replica.version == 4

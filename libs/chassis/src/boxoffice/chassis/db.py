@@ -27,6 +27,7 @@ NAMING_CONVENTION: dict[str, str] = {
 
 _AFTER_COMMIT_KEY = "boxoffice_after_commit"
 _AT_COMMIT_KEY = "boxoffice_at_commit"
+_TRANSACTION_CACHE_KEY = "boxoffice_transaction_cache"
 
 S = TypeVar("S")
 
@@ -129,6 +130,16 @@ def at_commit(
     return cast("S", hooks[key][2])
 
 
+def transaction_cache(session: AsyncSession | Session) -> dict[str, Any]:
+    """A dict that lives as long as the session's current transaction.
+
+    For what a transaction may keep once loaded, e.g. rows it locked: dropped when
+    the transaction commits or rolls back, so nothing outlives the locks it relies on.
+    """
+    cache: dict[str, Any] = _sync(session).info.setdefault(_TRANSACTION_CACHE_KEY, {})
+    return cache
+
+
 @event.listens_for(Session, "before_commit")
 def _run_at_commit(session: Session) -> None:
     # Lowest order first; a write may add to a later one's state (e.g. rows for the
@@ -144,12 +155,14 @@ def _run_at_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
+    session.info.pop(_TRANSACTION_CACHE_KEY, None)
     for callback in session.info.pop(_AFTER_COMMIT_KEY, []):
         callback()
 
 
 @event.listens_for(Session, "after_rollback")
 def _drop_after_commit(session: Session) -> None:
+    session.info.pop(_TRANSACTION_CACHE_KEY, None)
     session.info.pop(_AFTER_COMMIT_KEY, None)
     session.info.pop(_AT_COMMIT_KEY, None)
 

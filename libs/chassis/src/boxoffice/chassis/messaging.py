@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope[Message], AsyncSession], Awaitable[None]]
 """Applies one message inside the consumer's transaction (outbox writes included)."""
+
+Prepare = Callable[[Sequence[Envelope[Message]], AsyncSession], Awaitable[None]]
+"""Readies a batch's transaction before its handlers run (e.g. loads and locks, in one
+query, every row the batch's messages will touch)."""
 
 DLQ_HEADER_PREFIX = "x-dlq-"
 
@@ -227,8 +231,23 @@ class Consumer:
         self.stats = ConsumerStats()
         self._tracing = tracing or Tracing(settings.service_name)
 
-    def subscribe(self, contract_topic: str, handler: Handler, *, group: str) -> None:
+    def subscribe(
+        self,
+        contract_topic: str,
+        handler: Handler,
+        *,
+        group: str,
+        prepare: Prepare | None = None,
+    ) -> None:
         """Register ``handler`` for a contract topic.
+
+        ``prepare``, when given, runs once per batch transaction, after the inbox claim,
+        with the batch's new messages: it loads what they need in bulk. It also takes
+        charge of what the handlers read within the batch: the consumer then neither
+        flushes nor expires the session between messages, so rows loaded once serve the
+        whole batch and the ORM writes the batch's changes together at commit. A handler
+        that reads with queries of its own still sees earlier messages' changes
+        (autoflush).
 
         Each topic gets its own consumer group, ``<prefix>.<group>.<topic>``: one group
         per (service, topic) keeps rebalances independent, so a replica joining or
@@ -240,7 +259,7 @@ class Consumer:
         fetch_wait_ms = settings.fetch_max_wait_ms(contract_topic)
 
         async def on_batch(_bodies: list[bytes], message: KafkaMessage) -> None:
-            await self._consume(contract_topic, topic, _deliveries(message), handler)
+            await self._consume(contract_topic, topic, _deliveries(message), handler, prepare)
 
         self._broker.subscriber(
             topic,
@@ -264,6 +283,7 @@ class Consumer:
         topic: str,
         deliveries: list[Delivery],
         handler: Handler,
+        prepare: Prepare | None = None,
     ) -> None:
         valid: list[tuple[Delivery, Envelope[Message]]] = []
         for delivery in deliveries:
@@ -273,7 +293,7 @@ class Consumer:
                 await self._dead_letter(topic, delivery, error, attempts=0, reason="invalid")
         if len(valid) > 1:
             try:
-                await self._apply_batch(topic, valid, handler)
+                await self._apply_batch(topic, valid, handler, prepare)
                 return
             except Exception as error:
                 logger.info(
@@ -285,7 +305,11 @@ class Consumer:
                 await self._handle_with_retries(topic, delivery, envelope, handler)
 
     async def apply_batch(
-        self, topic: str, envelopes: list[Envelope[Message]], handler: Handler
+        self,
+        topic: str,
+        envelopes: list[Envelope[Message]],
+        handler: Handler,
+        prepare: Prepare | None = None,
     ) -> None:
         """Apply a fetched batch in one transaction, as :meth:`subscribe`'s consumer does.
 
@@ -293,10 +317,16 @@ class Consumer:
         writes) without a broker.
         """
         no_delivery = Delivery(value=b"", key=None, headers={}, partition=None, offset=None)
-        await self._apply_batch(topic, [(no_delivery, envelope) for envelope in envelopes], handler)
+        await self._apply_batch(
+            topic, [(no_delivery, envelope) for envelope in envelopes], handler, prepare
+        )
 
     async def _apply_batch(
-        self, topic: str, valid: list[tuple[Delivery, Envelope[Message]]], handler: Handler
+        self,
+        topic: str,
+        valid: list[tuple[Delivery, Envelope[Message]]],
+        handler: Handler,
+        prepare: Prepare | None,
     ) -> None:
         handled = duplicates = 0
         async with self._sessions.begin() as session:
@@ -304,6 +334,11 @@ class Consumer:
             fresh = await self._inbox.claim_many(
                 session, [envelope for _, envelope in valid], topic
             )
+            if prepare is not None:
+                claimed = set(fresh)
+                await prepare(
+                    [envelope for _, envelope in valid if str(envelope.id) in claimed], session
+                )
             for delivery, envelope in valid:
                 with (
                     correlation_scope(envelope.correlationid or str(envelope.id)),
@@ -315,10 +350,11 @@ class Consumer:
                     fresh.discard(str(envelope.id))  # a second copy in the batch is a duplicate
                     await handler(envelope, session)
                     handled += 1
-                # Each handler sees the database as a transaction of its own would:
-                # what earlier messages wrote, nothing stale from the identity map.
-                await session.flush()
-                session.expire_all()
+                if prepare is None:
+                    # Each handler sees the database as a transaction of its own would:
+                    # what earlier messages wrote, nothing stale from the identity map.
+                    await session.flush()
+                    session.expire_all()
         self.stats.handled += handled
         self.stats.duplicates += duplicates
 

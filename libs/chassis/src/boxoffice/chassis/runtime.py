@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
@@ -180,10 +181,22 @@ class ServiceRuntime:
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
         """FastAPI lifespan: the runtime lives as long as the HTTP app."""
         await self.start()
+        # Everything loaded so far (modules, mappers, the app) lives as long as the
+        # process: moved out of the collector's sight, so that collections triggered
+        # by request garbage no longer walk it again and again.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         try:
             yield
         finally:
             await self.stop()
+
+
+GC_THRESHOLDS = (10_000, 20, 20)
+"""Young-generation collections every 10,000 net allocations instead of 700: a request
+allocates thousands of short-lived objects (ORM states, rows, models), and each
+collection of the default setting walks the survivors of the requests in flight."""
 
 
 def health_router(runtime: ServiceRuntime) -> APIRouter:

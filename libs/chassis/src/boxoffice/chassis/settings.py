@@ -34,7 +34,7 @@ class ServiceSettings(BaseSettings):
     http_port: int = 8000
 
     database_url: str = "sqlite+aiosqlite:///.data/boxoffice.db"
-    database_pool_size: int = Field(default=10, ge=1)
+    database_pool_size: int = Field(default=20, ge=1)
     database_echo: bool = False
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"

@@ -7,6 +7,7 @@ envelope id) and opened the transaction the handler runs in.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +16,7 @@ from boxoffice.chassis.runtime import ServiceRuntime
 from boxoffice.contracts.envelope import Envelope, Message
 from boxoffice.contracts.inventory import ConfirmSeats, HoldSeats, ReleaseSeats
 from boxoffice.contracts.topics import Topic
+from boxoffice.inventory.repository import InventoryRepository
 from boxoffice.inventory.service import Cause, InventoryService
 
 logger = logging.getLogger(__name__)
@@ -40,8 +42,24 @@ def inventory_command_handler(service: InventoryService) -> Handler:
     return handle
 
 
+async def prepare_commands(envelopes: Sequence[Envelope[Message]], session: AsyncSession) -> None:
+    """Lock the batch's events and load their categories and holds, once for all."""
+    commands = [
+        envelope.data
+        for envelope in envelopes
+        if isinstance(envelope.data, HoldSeats | ConfirmSeats | ReleaseSeats)
+    ]
+    await InventoryRepository(session).prepare_batch(
+        {command.event_id for command in commands},
+        {command.reservation_id for command in commands},
+    )
+
+
 def register_handlers(runtime: ServiceRuntime, service: InventoryService) -> None:
     """Subscribe the service to the topics it consumes."""
     runtime.consumer.subscribe(
-        Topic.INVENTORY_COMMANDS, inventory_command_handler(service), group=CONSUMER_GROUP
+        Topic.INVENTORY_COMMANDS,
+        inventory_command_handler(service),
+        group=CONSUMER_GROUP,
+        prepare=prepare_commands,
     )

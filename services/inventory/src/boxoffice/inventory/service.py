@@ -359,12 +359,14 @@ class InventoryService:
     ) -> None:
         now = utcnow()
         by_id = {category.id: category for category in categories}
-        position = await repository.next_category_position(event.id)
+        position: int | None = None  # of the first category created here, looked up once
         created: list[TicketCategory] = []
         touched: list[TicketCategory] = []
         for state in plan.categories:
             category = by_id.get(state.id)
             if category is None:
+                if position is None:
+                    position = await repository.next_category_position(event.id)
                 category = _new_category(
                     event.id,
                     position=position + len(created),
@@ -407,9 +409,9 @@ class InventoryService:
             for line in plan.lines
         ]
         await self._record_hold(repository, command, hold, HoldStatus.HELD, held, lines)
-        await repository.flush()  # the upserts carry the row versions the flush bumps
         session = repository.session
         if capacity_grown:
+            await repository.flush()  # the upsert carries the row version the flush bumps
             await self._publish(session, cause, _event_upserted(event))
         self._publish_categories_at_commit(session, cause, touched)
         await self._publish(session, cause, held, subject=command.reservation_id)
@@ -436,7 +438,7 @@ class InventoryService:
                 updated_at=now,
                 lines=lines,
             )
-            await repository.add_hold(hold)
+            repository.add_hold(hold)
             return
         hold.channel = command.channel
         hold.status = status
@@ -500,7 +502,6 @@ class InventoryService:
             touched = await self._move_seats(repository, event, hold, held=-1, sold=+1)
             hold.status = HoldStatus.SOLD
             hold.updated_at = utcnow()
-            await repository.flush()
         self._publish_categories_at_commit(session, cause, touched)
         await self._publish(
             session,
@@ -534,7 +535,6 @@ class InventoryService:
             hold.status = HoldStatus.RELEASED
             hold.release_reason = command.reason[:200]
             hold.updated_at = utcnow()
-            await repository.flush()
         self._publish_categories_at_commit(session, cause, touched)
         await self._publish(
             session,
@@ -560,7 +560,6 @@ class InventoryService:
             category.sold += sold * line.quantity
             category.updated_at = now
             touched[category.id] = category
-        await repository.flush()
         return list(touched.values())
 
     async def _publish(

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from boxoffice.chassis.clock import utcnow
+from boxoffice.chassis.db import is_sqlite
 from boxoffice.chassis.runtime import ServiceRuntime, create_service_app
 from boxoffice.contracts import Topic
 from boxoffice.reservations.api.attendees import router as attendees_router
@@ -19,6 +20,7 @@ from boxoffice.reservations.handlers import (
     inventory_events_handler,
     notifications_events_handler,
     payments_events_handler,
+    prepare_inventory_events,
     reservations_commands_handler,
 )
 from boxoffice.reservations.metrics import register_metrics
@@ -56,7 +58,14 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> FastAPI:
             Topic.NOTIFICATIONS_COMMANDS,
         ],
     )
-    signals = OutcomeSignals(runtime.sessions, poll_interval=lambda: settings.outcome_poll_seconds)
+    notified = not is_sqlite(settings.database_url)
+
+    def outcome_poll_interval() -> float:
+        if notified:
+            return max(settings.outcome_poll_seconds, settings.outcome_poll_seconds_notified)
+        return settings.outcome_poll_seconds
+
+    signals = OutcomeSignals(runtime.sessions, poll_interval=outcome_poll_interval)
     service = ReservationService(
         runtime.outbox,
         clock=clock,
@@ -66,8 +75,13 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> FastAPI:
         public_hold=timedelta(minutes=settings.public_hold_minutes),
         share_link_grace=timedelta(hours=settings.share_link_grace_hours),
     )
+    runtime.consumer.subscribe(
+        Topic.INVENTORY_EVENTS,
+        inventory_events_handler(service),
+        group=CONSUMER_GROUP,
+        prepare=prepare_inventory_events,
+    )
     for topic, handler in (
-        (Topic.INVENTORY_EVENTS, inventory_events_handler(service)),
         (Topic.NOTIFICATIONS_EVENTS, notifications_events_handler(service)),
         (Topic.RESERVATIONS_COMMANDS, reservations_commands_handler(service)),
         (Topic.PAYMENTS_EVENTS, payments_events_handler(service)),

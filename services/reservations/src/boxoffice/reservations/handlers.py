@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +21,7 @@ from boxoffice.contracts import (
     SeatsHeld,
     SeatsRefused,
 )
+from boxoffice.reservations import repository
 from boxoffice.reservations.service import ReservationService
 
 
@@ -40,6 +42,20 @@ def inventory_events_handler(service: ReservationService) -> Handler:
                 pass  # SeatsConfirmed / SeatsReleased confirm what reservations already decided
 
     return handle
+
+
+async def prepare_inventory_events(
+    envelopes: Sequence[Envelope[Message]], session: AsyncSession
+) -> None:
+    """Load a batch's categories, and lock and load its reservations, once for all."""
+    await repository.load_categories(
+        session,
+        [e.data.category_id for e in envelopes if isinstance(e.data, CategoryUpserted)],
+    )
+    await repository.lock_reservations(
+        session,
+        [e.data.reservation_id for e in envelopes if isinstance(e.data, SeatsHeld | SeatsRefused)],
+    )
 
 
 def notifications_events_handler(service: ReservationService) -> Handler:

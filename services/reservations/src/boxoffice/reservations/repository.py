@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.sql.base import ExecutableOption
 
-from boxoffice.chassis.db import at_commit
+from boxoffice.chassis.db import at_commit, transaction_cache
 from boxoffice.reservations.models import (
     OPEN_STATUSES,
     AuditEntry,
@@ -68,6 +69,14 @@ async def get_category(session: AsyncSession, category_id: uuid.UUID) -> Categor
     return await session.get(CategoryReplica, category_id)
 
 
+async def load_categories(session: AsyncSession, category_ids: Sequence[uuid.UUID]) -> None:
+    """Load several replicated categories at once (:func:`get_category` then finds them)."""
+    if category_ids:
+        await session.execute(
+            select(CategoryReplica).where(CategoryReplica.id.in_(set(category_ids)))
+        )
+
+
 async def categories_by_id(
     session: AsyncSession, event_id: uuid.UUID, category_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, CategoryReplica]:
@@ -92,10 +101,40 @@ def _one_with_children() -> tuple[ExecutableOption, ...]:
     return (joinedload(Reservation.lines), selectinload(Reservation.tickets))
 
 
+_LOCKED = "reservations_locked"
+
+
+async def lock_reservations(session: AsyncSession, reservation_ids: Sequence[uuid.UUID]) -> None:
+    """Lock and load several reservations with their lines and tickets, in id order.
+
+    Until the transaction ends, :func:`get_reservation` ``for_update`` answers these
+    from memory (a consumer batch loads all its reservations at once).
+    """
+    wanted = set(reservation_ids)
+    if not wanted:
+        return
+    query = (
+        select(Reservation)
+        .where(Reservation.id.in_(wanted))
+        .order_by(Reservation.id)
+        .options(*_with_children())
+        .with_for_update(of=Reservation)
+        .execution_options(populate_existing=True)
+    )
+    found = {reservation.id: reservation for reservation in (await session.scalars(query))}
+    locked: dict[uuid.UUID, Reservation | None] = transaction_cache(session).setdefault(_LOCKED, {})
+    for reservation_id in wanted:
+        locked[reservation_id] = found.get(reservation_id)
+
+
 async def get_reservation(
     session: AsyncSession, reservation_id: uuid.UUID, *, for_update: bool = False
 ) -> Reservation | None:
     """A reservation with its lines and tickets; ``for_update`` locks its row until commit."""
+    if for_update:
+        locked = transaction_cache(session).get(_LOCKED, {})
+        if reservation_id in locked:
+            return cast("Reservation | None", locked[reservation_id])
     query = (
         select(Reservation).where(Reservation.id == reservation_id).options(*_one_with_children())
     )

@@ -14,15 +14,17 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from boxoffice.chassis.auth import Principal
 from boxoffice.chassis.clock import utcnow
-from boxoffice.chassis.db import after_commit
+from boxoffice.chassis.db import after_commit, at_commit
 from boxoffice.chassis.errors import ApiError, not_found
 from boxoffice.chassis.outbox import Outbox
 from boxoffice.chassis.ticket_codes import TicketCode, sign_ticket_code
@@ -156,6 +158,7 @@ class Created:
 
     reservation_id: uuid.UUID
     replayed: bool
+    event: EventReplica
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,7 @@ class ReservationService:
         outbox: Outbox,
         *,
         clock: Clock = utcnow,
-        on_outcome: Callable[[uuid.UUID], None] = lambda _id: None,
+        on_outcome: Callable[[uuid.UUID, Reservation], None] = lambda _id, _settled: None,
         sweep_batch_size: int = 100,
         ticket_code_key: str = "",
         public_hold: timedelta = timedelta(minutes=25),
@@ -275,6 +278,7 @@ class ReservationService:
         request: CreateReservationRequest,
         *,
         idempotency_key: str | None = None,
+        reservation_id: uuid.UUID | None = None,
     ) -> Created:
         """Record a reservation awaiting its seats and ask inventory to hold them.
 
@@ -296,16 +300,17 @@ class ReservationService:
                         "IDEMPOTENCY_KEY_REUSED",
                         "this Idempotency-Key was used for a different request",
                     )
-                return Created(known.reservation_id, replayed=True)
+                return Created(known.reservation_id, replayed=True, event=event)
         reservation = await self._open(
             session,
             event,
             request,
-            reservation_id=uuid.uuid4(),
+            reservation_id=reservation_id or uuid.uuid4(),
             channel=Channel.BACKOFFICE,
             actor=principal.sub,
         )
         if idempotency_key is not None:
+            await session.flush()  # the key refers to the reservation: insert it first
             session.add(
                 IdempotencyKey(
                     organization=principal.org,
@@ -315,7 +320,7 @@ class ReservationService:
                     created_at=reservation.created_at,
                 )
             )
-        return Created(reservation.id, replayed=False)
+        return Created(reservation.id, replayed=False, event=event)
 
     async def _open(
         self,
@@ -361,8 +366,6 @@ class ReservationService:
             tickets=self._tickets(request, lines),
         )
         session.add(reservation)
-        # The audit entry and the idempotency key refer to the reservation: insert it first.
-        await session.flush()
         self._audit(
             session,
             reservation,
@@ -547,7 +550,7 @@ class ReservationService:
             ),
             causation=envelope.id,
         )
-        await self._signal_outcome(session, reservation.id)
+        await self._signal_outcome(session, reservation)
 
     async def seats_refused(self, session: AsyncSession, envelope: Envelope[SeatsRefused]) -> None:
         """Seats are refused: a new reservation is REJECTED, a reinstated one stays EXPIRED."""
@@ -582,7 +585,7 @@ class ReservationService:
                 ),
                 causation=envelope.id,
             )
-        await self._signal_outcome(session, reservation.id)
+        await self._signal_outcome(session, reservation)
 
     # --- reading ---
 
@@ -748,7 +751,7 @@ class ReservationService:
                 reservation_id=reservation.id, event_id=reservation.event_id, cancelled_by=actor
             ),
         )
-        await self._signal_outcome(session, reservation.id)
+        await self._signal_outcome(session, reservation)
 
     # --- the contact person, authorised by the share token ---
 
@@ -1117,7 +1120,7 @@ class ReservationService:
                 ),
                 ReservationExpired(reservation_id=reservation.id, event_id=reservation.event_id),
             )
-            await self._signal_outcome(session, reservation.id)
+            await self._signal_outcome(session, reservation)
         return [reservation.id for reservation in overdue]
 
     # --- ticket emails ---
@@ -1320,14 +1323,17 @@ class ReservationService:
         action: str,
         details: dict[str, Any],
     ) -> None:
-        session.add(
-            AuditEntry(
-                reservation_id=reservation.id,
-                at=self._clock(),
-                actor=actor,
-                action=action,
-                details=details,
-            )
+        # Written at commit, all of a transaction's entries in one INSERT (a consumer
+        # batch audits every reservation it moves).
+        entries = at_commit(session, _AUDIT_ENTRIES, _write_audit_entries, list, order=-1)
+        entries.append(
+            {
+                "reservation_id": reservation.id,
+                "at": self._clock(),
+                "actor": actor,
+                "action": action,
+                "details": details,
+            }
         )
 
     async def _emit(
@@ -1351,14 +1357,24 @@ class ReservationService:
             ),
         )
 
-    async def _signal_outcome(self, session: AsyncSession, reservation_id: uuid.UUID) -> None:
+    async def _signal_outcome(self, session: AsyncSession, reservation: Reservation) -> None:
         """Wake requests waiting on the reservation once this transaction commits.
 
-        In this process directly; in the other replicas through the database
-        (PostgreSQL NOTIFY, delivered on commit), where they listen.
+        In this process directly, handing over the committed reservation; in the other
+        replicas through the database (PostgreSQL NOTIFY, delivered on commit), where
+        they listen.
         """
-        after_commit(session, lambda: self._on_outcome(reservation_id))
-        repository.notify_outcomes(session, [reservation_id])
+        after_commit(session, lambda: self._on_outcome(reservation.id, reservation))
+        repository.notify_outcomes(session, [reservation.id])
+
+
+_AUDIT_ENTRIES = "reservations_audit_entries"
+_AUDIT_TABLE = cast("Table", AuditEntry.__table__)
+
+
+def _write_audit_entries(session: Session, entries: list[dict[str, Any]]) -> None:
+    session.flush()  # the reservations they refer to go first
+    session.execute(insert(_AUDIT_TABLE), entries)
 
 
 def _request_of_command(command: CreateReservation, currency: str) -> CreateReservationRequest:

@@ -26,6 +26,9 @@ class Settings(ServiceSettings):
     """How long a create (or reinstate) request waits for inventory's answer before a 202."""
     outcome_poll_seconds: float = Field(default=0.05, gt=0)
     """How often a waiting request re-reads its row (the reply may reach another replica)."""
+    outcome_poll_seconds_notified: float = Field(default=1.0, gt=0)
+    """The same on PostgreSQL, where another replica's commit wakes the request through
+    LISTEN/NOTIFY: the poll is then only the safety net for a lost notification."""
     public_hold_minutes: float = Field(default=25.0, gt=0)
     """Default expiry of public-shop reservations (``CreateReservation`` on the public channel)."""
     expiry_sweep_interval_seconds: float = Field(default=1.0, gt=0)

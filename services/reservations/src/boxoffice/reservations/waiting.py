@@ -18,9 +18,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from boxoffice.chassis import pg_notify
 from boxoffice.reservations import repository
-from boxoffice.reservations.models import ReservationStatus
+from boxoffice.reservations.models import Reservation, ReservationStatus
 
 logger = logging.getLogger(__name__)
+
+
+class Watch(asyncio.Event):
+    """Set when a watched reservation's wait for seats has ended.
+
+    ``settled`` is the reservation as this process's consumer committed it (lines and
+    tickets loaded) when the wake-up came from there: the waiting request can answer
+    from it without reading the row again. None after another replica's commit or
+    the poll.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.settled: Reservation | None = None
 
 
 class OutcomeSignals:
@@ -41,18 +55,27 @@ class OutcomeSignals:
     ) -> None:
         self._sessions = sessions
         self._poll_interval = poll_interval
-        self._waiting: defaultdict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
+        self._waiting: defaultdict[uuid.UUID, set[Watch]] = defaultdict(set)
         self._poller: asyncio.Task[None] | None = None
 
-    def notify(self, reservation_id: uuid.UUID) -> None:
-        """Wake every request waiting on this reservation (called after a commit)."""
+    def notify(self, reservation_id: uuid.UUID, settled: Reservation | None = None) -> None:
+        """Wake every request waiting on this reservation (called after a commit).
+
+        ``settled``: the committed reservation, when the caller has it loaded.
+        """
         for signal in self._waiting.get(reservation_id, ()):
+            if settled is not None:
+                signal.settled = settled
             signal.set()
 
     @contextlib.contextmanager
-    def watch(self, reservation_id: uuid.UUID) -> Iterator[asyncio.Event]:
-        """An event set when the reservation's wait for seats has ended."""
-        signal = asyncio.Event()
+    def watch(self, reservation_id: uuid.UUID) -> Iterator[Watch]:
+        """A wake-up set when the reservation's wait for seats has ended.
+
+        Watching before the transaction that asks for the seats commits sees every
+        answer: nothing needs to be read first.
+        """
+        signal = Watch()
         self._waiting[reservation_id].add(signal)
         if self._sessions is not None and (self._poller is None or self._poller.done()):
             self._poller = asyncio.create_task(self._poll(self._sessions), name="outcome-poll")

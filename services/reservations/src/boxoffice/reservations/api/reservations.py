@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from typing import Annotated, Any
 
+import sqlalchemy
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
@@ -31,8 +34,8 @@ from boxoffice.reservations.schemas import (
     reservation_out,
     share_url,
 )
-from boxoffice.reservations.service import ReservationView
-from boxoffice.reservations.waiting import wait_for_seats_outcome
+from boxoffice.reservations.service import Created, ReservationView
+from boxoffice.reservations.waiting import Watch, wait_for_seats_outcome
 
 router = APIRouter(prefix="/v1", tags=["reservations"])
 
@@ -85,6 +88,36 @@ async def _answer_after_hold(
     )
     async with context.sessions() as session:
         view = await context.service.view(session, reservation_id, principal.org)
+    return _answer(context, view, success_status=success_status)
+
+
+async def _answer_when_settled(
+    context: ReservationsContext, watch: Watch, created: Created, principal: Principal
+) -> JSONResponse:
+    """:func:`_answer_after_hold` for a reservation watched since before its commit.
+
+    Nothing is read before the wait (no answer can have been missed), and when this
+    process's consumer settled it, the answer is written from the reservation it
+    committed, without reading it again.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(context.settings.create_wait_seconds):
+            await watch.wait()
+    settled = watch.settled
+    if settled is not None and not _CHILDREN & sqlalchemy.inspect(settled).unloaded:
+        return _answer(context, ReservationView(settled, created.event), success_status=201)
+    async with context.sessions() as session:
+        view = await context.service.view(session, created.reservation_id, principal.org)
+    return _answer(context, view, success_status=201)
+
+
+_CHILDREN = frozenset({"lines", "tickets"})
+
+
+def _answer(
+    context: ReservationsContext, view: ReservationView, *, success_status: int
+) -> JSONResponse:
+    """2xx with the reservation, 409 with the refusal, or 202 while it awaits its seats."""
     body = _out(context, view)
     payload = body.model_dump(mode="json")
     status = view.reservation.status
@@ -126,19 +159,29 @@ async def create_reservation(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
     """Reserve seats from the backoffice: 201 PENDING, 409 refused, 202 still waiting."""
-    try:
-        async with context.sessions.begin() as session:
-            created = await context.service.create_reservation(
-                session, principal, slug, body, idempotency_key=idempotency_key
-            )
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
-        # A concurrent request with the same key committed first: answer with its result.
-        async with context.sessions.begin() as session:
-            created = await context.service.create_reservation(
-                session, principal, slug, body, idempotency_key=idempotency_key
-            )
+    reservation_id = uuid.uuid4()
+    with context.signals.watch(reservation_id) as watch:
+        try:
+            async with context.sessions.begin() as session:
+                created = await context.service.create_reservation(
+                    session,
+                    principal,
+                    slug,
+                    body,
+                    idempotency_key=idempotency_key,
+                    reservation_id=reservation_id,
+                )
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            # A concurrent request with the same key committed first: answer with its result.
+            async with context.sessions.begin() as session:
+                created = await context.service.create_reservation(
+                    session, principal, slug, body, idempotency_key=idempotency_key
+                )
+        if not created.replayed:
+            return await _answer_when_settled(context, watch, created, principal)
+    # An earlier request's reservation: its answer may have come already.
     return await _answer_after_hold(context, created.reservation_id, principal, success_status=201)
 
 
