@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from boxoffice.contracts.common import Channel
+from boxoffice.contracts.envelope import Envelope, Message
 from boxoffice.contracts.inventory import (
     CategoryUpserted,
     ConfirmSeats,
@@ -410,22 +411,28 @@ async def test_repeated_hold_is_held_once_and_answered_the_same(
     seats_refused(refused)
 
 
+def _hold_command(
+    event_id: str, category_id: str, seats: int, reservation_id: uuid.UUID
+) -> Envelope[Message]:
+    """A backoffice ``HoldSeats`` of ``seats`` in one existing category."""
+    return command(
+        HoldSeats(
+            event_id=uuid.UUID(event_id),
+            reservation_id=reservation_id,
+            channel=Channel.BACKOFFICE,
+            lines=[existing(category_id, seats)],
+        ),
+        correlationid=str(reservation_id),
+    )
+
+
 async def test_a_batch_publishes_each_changed_category_once_before_its_outcomes(
     inventory: InventoryHarness,
 ) -> None:
     event_id, category_id = await _small_event(inventory, 20, None)
     reservations = [uuid.uuid4() for _ in range(5)]
     holds = [
-        command(
-            HoldSeats(
-                event_id=uuid.UUID(event_id),
-                reservation_id=reservation_id,
-                channel=Channel.BACKOFFICE,
-                lines=[existing(category_id, 2)],
-            ),
-            correlationid=str(reservation_id),
-        )
-        for reservation_id in reservations
+        _hold_command(event_id, category_id, 2, reservation_id) for reservation_id in reservations
     ]
     # Five holds and a release of the first, applied as one fetched batch.
     release = command(
@@ -567,15 +574,7 @@ async def test_a_batch_over_two_events_and_a_missing_one(inventory: InventoryHar
     missing = str(uuid.uuid4())
     reservations = [uuid.uuid4() for _ in range(4)]
     batch = [
-        command(
-            HoldSeats(
-                event_id=uuid.UUID(event_id),
-                reservation_id=reservation_id,
-                channel=Channel.BACKOFFICE,
-                lines=[existing(category_id, seats)],
-            ),
-            correlationid=str(reservation_id),
-        )
+        _hold_command(event_id, category_id, seats, reservation_id)
         for event_id, category_id, seats, reservation_id in (
             (first, first_category, 6, reservations[0]),
             (second, second_category, 4, reservations[1]),
