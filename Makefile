@@ -13,7 +13,7 @@ reconcile: $(VENV)/.synced
 		--reservations-db sqlite+aiosqlite:///$(CURDIR)/.data/reservations.db \
 		--notifications-db sqlite+aiosqlite:///$(CURDIR)/.data/notifications.db
 
-.PHONY: reconcile run test lint typecheck pytest schemas asyncapi token migration bench bench-quick bench-relay clean help
+.PHONY: reconcile run test lint typecheck pytest schemas asyncapi token migration bench bench-quick bench-relay bench-profile bench-micro clean help
 
 help:
 	@echo "make run      start broker, mail sink and the three services (SQLite, .data/)"
@@ -21,6 +21,8 @@ help:
 	@echo "make bench    throughput, latency, contention, bulk, expiry, email (PostgreSQL + SQLite)"
 	@echo "make bench-quick  the same, small numbers (about a minute)"
 	@echo "make bench-relay  outbox relay lag (commit -> consumer), SQLite and PostgreSQL"
+	@echo "make bench-profile  CPU per create of every process, stage latencies (PROFILE_ARGS=--help)"
+	@echo "make bench-micro  CPU of the reservations hot path in one process"
 	@echo "make reconcile  check inventory and reservations agree (the stack of make run)"
 	@echo "make schemas  re-export the message JSON Schemas into libs/contracts/schemas/"
 	@echo "make asyncapi re-export docs/asyncapi/<service>.json"
@@ -64,6 +66,12 @@ bench-quick: $(VENV)/.synced
 
 bench-relay: $(VENV)/.synced
 	$(PY) -m bench.relay_lag
+
+bench-profile: $(VENV)/.synced
+	$(PY) -m bench.profile $(PROFILE_ARGS)
+
+bench-micro: $(VENV)/.synced
+	$(PY) -m bench.micro
 
 schemas: $(VENV)/.synced
 	$(PY) -m boxoffice.contracts.export

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
+from boxoffice.chassis import auth
 from boxoffice.chassis.auth import CurrentPrincipal, decode_token
 from boxoffice.chassis.db import create_engine, create_session_factory
 from boxoffice.chassis.errors import ApiError, install_error_handlers
@@ -88,6 +90,31 @@ def test_tokens_are_verified() -> None:
         with pytest.raises(ApiError) as error:
             decode_token(bad, secret=SECRET)
         assert error.value.status_code == 401
+
+
+def test_a_verified_token_is_remembered_until_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [time.time()]
+    monkeypatch.setattr(auth, "_verified", auth.verified_tokens(timer=lambda: now[0]))
+    verifications = 0
+    verify = auth._verify
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal verifications
+        verifications += 1
+        return verify(*args, **kwargs)
+
+    monkeypatch.setattr(auth, "_verify", counting)
+    token = _token(exp=datetime.now(UTC) + timedelta(seconds=60))
+    first = decode_token(token, secret=SECRET)
+    assert decode_token(token, secret=SECRET) == first
+    assert verifications == 1
+    with pytest.raises(ApiError):  # the same token under another secret is not trusted
+        decode_token(token, secret="another-secret-that-is-long-enough-for-hs256")
+    now[0] += 61  # past its exp: verified again, not answered from memory
+    decode_token(token, secret=SECRET)
+    assert verifications == 3
 
 
 class _Body(BaseModel):

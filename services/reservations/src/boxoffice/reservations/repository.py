@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import Table, bindparam, func, insert, inspect, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.sql.base import ExecutableOption
@@ -20,7 +20,9 @@ from boxoffice.reservations.models import (
     EventReplica,
     IdempotencyKey,
     Reservation,
+    ReservationLine,
     ReservationStatus,
+    Ticket,
     TicketEmail,
 )
 
@@ -37,11 +39,24 @@ async def find_event_by_slug(
 
     ``organization=None`` looks in every organization (commands of other systems).
     """
-    query = select(EventReplica).where(EventReplica.slug == slug)
-    if organization is not None:
-        query = query.where(EventReplica.organization == organization)
-    result = await session.execute(query.order_by(EventReplica.version.desc()))
+    if organization is None:
+        result = await session.execute(_EVENT_BY_SLUG, {"slug": slug})
+    else:
+        result = await session.execute(
+            _EVENT_BY_SLUG_IN_ORGANIZATION, {"slug": slug, "organization": organization}
+        )
     return result.scalars().first()
+
+
+# Built once: a statement object is built and its cache key computed on first use only.
+_EVENT_BY_SLUG = (
+    select(EventReplica)
+    .where(EventReplica.slug == bindparam("slug"))
+    .order_by(EventReplica.version.desc())
+)
+_EVENT_BY_SLUG_IN_ORGANIZATION = _EVENT_BY_SLUG.where(
+    EventReplica.organization == bindparam("organization")
+)
 
 
 async def list_events(session: AsyncSession, organization: str) -> list[EventReplica]:
@@ -84,11 +99,60 @@ async def categories_by_id(
     if not category_ids:
         return {}
     result = await session.execute(
-        select(CategoryReplica).where(
-            CategoryReplica.event_id == event_id, CategoryReplica.id.in_(set(category_ids))
-        )
+        _CATEGORIES_BY_ID, {"event_id": event_id, "ids": list(set(category_ids))}
     )
     return {category.id: category for category in result.scalars()}
+
+
+_CATEGORIES_BY_ID = select(CategoryReplica).where(
+    CategoryReplica.event_id == bindparam("event_id"),
+    CategoryReplica.id.in_(bindparam("ids", expanding=True)),
+)
+
+
+async def insert_new_reservation(session: AsyncSession, reservation: Reservation) -> None:
+    """Insert a reservation built in memory, with its lines and tickets, in one go.
+
+    Plain INSERTs rather than the unit of work: a new reservation has nothing to
+    compare or order, and its lines and tickets go in with one statement each. The
+    object stays out of the session; a later read in the transaction loads the rows.
+    """
+    await session.run_sync(_insert_rows, reservation)
+
+
+def _insert_rows(session: Session, reservation: Reservation) -> None:
+    session.execute(insert(_table(Reservation)), [_column_values(reservation)])
+    if reservation.lines:
+        session.execute(
+            insert(_table(ReservationLine)),
+            [
+                _column_values(line) | {"reservation_id": reservation.id}
+                for line in reservation.lines
+            ],
+        )
+    if reservation.tickets:
+        session.execute(
+            insert(_table(Ticket)),
+            [
+                _column_values(ticket) | {"reservation_id": reservation.id}
+                for ticket in reservation.tickets
+            ],
+        )
+
+
+def _table(model: type[Any]) -> Table:
+    return cast("Table", model.__table__)
+
+
+def _column_values(instance: Any) -> dict[str, Any]:
+    """The column attributes set on a transient instance (unset ones take their defaults)."""
+    state = inspect(instance)
+    values = state.dict
+    return {
+        prop.columns[0].key: values[prop.key]
+        for prop in state.mapper.column_attrs
+        if prop.key in values
+    }
 
 
 def _with_children() -> tuple[ExecutableOption, ...]:

@@ -365,7 +365,7 @@ class ReservationService:
             lines=lines,
             tickets=self._tickets(request, lines),
         )
-        session.add(reservation)
+        await repository.insert_new_reservation(session, reservation)
         self._audit(
             session,
             reservation,

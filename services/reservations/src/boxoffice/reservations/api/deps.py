@@ -25,7 +25,9 @@ class ReservationsContext:
     public_limiter: RateLimiter
 
 
-def _context(request: Request) -> ReservationsContext:
+async def _context(request: Request) -> ReservationsContext:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop
+    # on every request.
     context: ReservationsContext = request.app.state.reservations
     return context
 
