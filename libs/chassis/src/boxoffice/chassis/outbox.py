@@ -76,9 +76,10 @@ class Outbox:
             leads_locally: whether this process's relay holds the publishing lease.
         """
         self._table = tables.outbox
+        self._insert = insert(tables.outbox)
+        self._wake = select(func.pg_notify(wake_channel, "")) if wake_channel is not None else None
         self._topic_name = topic_name
         self._on_commit = on_commit
-        self._wake_channel = wake_channel
         self._leads_locally = leads_locally
 
     async def add(self, session: AsyncSession, *envelopes: Envelope[Message]) -> None:
@@ -120,13 +121,13 @@ class Outbox:
     def _write(self, session: Session, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        session.execute(insert(self._table), rows)
+        session.execute(self._insert, rows)
         if (
-            self._wake_channel is not None
+            self._wake is not None
             and not self._leads_locally()
             and session.get_bind().dialect.name == "postgresql"
         ):
-            session.execute(select(func.pg_notify(self._wake_channel, "")))
+            session.execute(self._wake)
         after_commit(session, self._on_commit)
 
 

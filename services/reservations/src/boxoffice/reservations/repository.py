@@ -121,10 +121,10 @@ async def insert_new_reservation(session: AsyncSession, reservation: Reservation
 
 
 def _insert_rows(session: Session, reservation: Reservation) -> None:
-    session.execute(insert(_table(Reservation)), [_column_values(reservation)])
+    session.execute(_INSERT_RESERVATION, [_column_values(reservation)])
     if reservation.lines:
         session.execute(
-            insert(_table(ReservationLine)),
+            _INSERT_LINES,
             [
                 _column_values(line) | {"reservation_id": reservation.id}
                 for line in reservation.lines
@@ -132,7 +132,7 @@ def _insert_rows(session: Session, reservation: Reservation) -> None:
         )
     if reservation.tickets:
         session.execute(
-            insert(_table(Ticket)),
+            _INSERT_TICKETS,
             [
                 _column_values(ticket) | {"reservation_id": reservation.id}
                 for ticket in reservation.tickets
@@ -140,8 +140,9 @@ def _insert_rows(session: Session, reservation: Reservation) -> None:
         )
 
 
-def _table(model: type[Any]) -> Table:
-    return cast("Table", model.__table__)
+_INSERT_RESERVATION = insert(cast("Table", Reservation.__table__))
+_INSERT_LINES = insert(cast("Table", ReservationLine.__table__))
+_INSERT_TICKETS = insert(cast("Table", Ticket.__table__))
 
 
 def _column_values(instance: Any) -> dict[str, Any]:

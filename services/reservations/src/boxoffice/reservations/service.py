@@ -1370,11 +1370,12 @@ class ReservationService:
 
 _AUDIT_ENTRIES = "reservations_audit_entries"
 _AUDIT_TABLE = cast("Table", AuditEntry.__table__)
+_INSERT_AUDIT_ENTRIES = insert(_AUDIT_TABLE)
 
 
 def _write_audit_entries(session: Session, entries: list[dict[str, Any]]) -> None:
     session.flush()  # the reservations they refer to go first
-    session.execute(insert(_AUDIT_TABLE), entries)
+    session.execute(_INSERT_AUDIT_ENTRIES, entries)
 
 
 def _request_of_command(command: CreateReservation, currency: str) -> CreateReservationRequest:
