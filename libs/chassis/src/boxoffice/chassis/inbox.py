@@ -18,6 +18,14 @@ class Inbox:
 
     def __init__(self, tables: MessagingTables) -> None:
         self._table = tables.inbox
+        # Built once: an INSERT of N literal rows is compiled again for every batch;
+        # this one is compiled once and run for many rows (insertmanyvalues).
+        self._claims = {
+            name: dialect.insert(self._table)
+            .on_conflict_do_nothing()
+            .returning(self._table.c.message_id)
+            for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+        }
 
     async def claim(self, session: AsyncSession, envelope: Envelope[Message], topic: str) -> bool:
         """Record the message as handled; False when it was handled before.
@@ -58,11 +66,7 @@ class Inbox:
         }
         if not rows:
             return set()
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        statement = (
-            dialect.insert(self._table)
-            .values(list(rows.values()))
-            .on_conflict_do_nothing()
-            .returning(self._table.c.message_id)
-        )
-        return set((await session.execute(statement)).scalars())
+        statement = self._claims[
+            "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
+        ]
+        return set((await session.execute(statement, list(rows.values()))).scalars())

@@ -161,8 +161,9 @@ def _with_children() -> tuple[ExecutableOption, ...]:
 
 
 def _one_with_children() -> tuple[ExecutableOption, ...]:
-    # One reservation: its few lines come in the same query (one round trip less on
-    # every load, the consumer's included); tickets, possibly thousands, separately.
+    # The few lines of a reservation come in the same query (one round trip less on
+    # every load, the consumer's batches included); tickets, possibly thousands,
+    # separately.
     return (joinedload(Reservation.lines), selectinload(Reservation.tickets))
 
 
@@ -182,11 +183,13 @@ async def lock_reservations(session: AsyncSession, reservation_ids: Sequence[uui
         select(Reservation)
         .where(Reservation.id.in_(wanted))
         .order_by(Reservation.id)
-        .options(*_with_children())
+        .options(*_one_with_children())
         .with_for_update(of=Reservation)
         .execution_options(populate_existing=True)
     )
-    found = {reservation.id: reservation for reservation in (await session.scalars(query))}
+    found = {
+        reservation.id: reservation for reservation in (await session.scalars(query)).unique()
+    }
     locked: dict[uuid.UUID, Reservation | None] = transaction_cache(session).setdefault(_LOCKED, {})
     for reservation_id in wanted:
         locked[reservation_id] = found.get(reservation_id)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import sqlalchemy
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 
 from boxoffice.chassis.api import SessionDep
@@ -77,7 +77,7 @@ async def _answer_after_hold(
     principal: Principal,
     *,
     success_status: int,
-) -> JSONResponse:
+) -> Response:
     """Wait (bounded) for inventory's answer, then answer 2xx, 409 or 202."""
     await wait_for_seats_outcome(
         context.sessions,
@@ -93,7 +93,7 @@ async def _answer_after_hold(
 
 async def _answer_when_settled(
     context: ReservationsContext, watch: Watch, created: Created, principal: Principal
-) -> JSONResponse:
+) -> Response:
     """:func:`_answer_after_hold` for a reservation watched since before its commit.
 
     Nothing is read before the wait (no answer can have been missed), and when this
@@ -116,19 +116,17 @@ _CHILDREN = frozenset({"lines", "tickets"})
 
 def _answer(
     context: ReservationsContext, view: ReservationView, *, success_status: int
-) -> JSONResponse:
+) -> Response:
     """2xx with the reservation, 409 with the refusal, or 202 while it awaits its seats."""
     body = _out(context, view)
-    payload = body.model_dump(mode="json")
     status = view.reservation.status
     if status == ReservationStatus.AWAITING_SEATS:
-        return JSONResponse(
-            status_code=202, content=payload, headers={"Location": f"/v1/reservations/{body.id}"}
-        )
+        return _json(body, 202, headers={"Location": f"/v1/reservations/{body.id}"})
     if body.refusal is not None and status in (
         ReservationStatus.REJECTED,
         ReservationStatus.EXPIRED,
     ):
+        payload = body.model_dump(mode="json")
         return error_response(
             409,
             body.refusal.reason,
@@ -141,7 +139,14 @@ def _answer(
                 "reservation": payload,
             },
         )
-    return JSONResponse(status_code=success_status, content=payload)
+    return _json(body, success_status)
+
+
+def _json(body: ReservationOut, status: int, headers: dict[str, str] | None = None) -> Response:
+    # Serialized by pydantic straight to JSON bytes (no dict, no json.dumps).
+    return Response(
+        body.model_dump_json(), status_code=status, headers=headers, media_type="application/json"
+    )
 
 
 @router.post(
@@ -157,7 +162,7 @@ async def create_reservation(
     principal: CurrentPrincipal,
     context: ContextDep,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """Reserve seats from the backoffice: 201 PENDING, 409 refused, 202 still waiting."""
     reservation_id = uuid.uuid4()
     with context.signals.watch(reservation_id) as watch:
@@ -280,7 +285,7 @@ async def reinstate_reservation(
     principal: CurrentPrincipal,
     context: ContextDep,
     body: ReinstateRequest | None = None,
-) -> JSONResponse:
+) -> Response:
     """Hold the seats of an EXPIRED reservation again: 200 PENDING, 409 refused, 202."""
     async with context.sessions.begin() as session:
         await context.service.reinstate(
