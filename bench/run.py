@@ -52,10 +52,11 @@ class Scale:
     expiries: int
     emails: int
     lag_messages: int
+    warm_up_seconds: float = 2.0
 
 
 FULL = Scale(12.0, (1, 8, 32, 64), 500, 100, 10_000, 5_000, 1_000, 300)
-QUICK = Scale(2.0, (1, 8, 32), 100, 20, 1_000, 200, 50, 50)
+QUICK = Scale(2.0, (1, 8, 32), 100, 20, 1_000, 200, 50, 50, warm_up_seconds=0.5)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -215,6 +216,9 @@ class Bench:
                 self.reservations(f"/v1/events/{slug}/reservations"), category_id, seats
             )
             for concurrency in self.scale.concurrency:
+                # Warm up at the level's concurrency first (connections, pools, the
+                # statement caches, the consumers' batches), then measure.
+                await self.closed_loop(concurrency, self.scale.warm_up_seconds, create)
                 latencies, statuses, elapsed = await self.closed_loop(
                     concurrency, self.scale.level_seconds, create
                 )
@@ -693,7 +697,10 @@ async def main() -> None:
                     broker.bootstrap_servers, Path(tmp) / "sqlite", sqlite=True
                 ) as stack:
                     sqlite_bench = Bench(
-                        stack, client, Scale(scale.level_seconds, (8,), 0, 0, 0, 0, 0, 0), results
+                        stack,
+                        client,
+                        Scale(scale.level_seconds, (8,), 0, 0, 0, 0, 0, 0, scale.warm_up_seconds),
+                        results,
                     )
                     try:
                         await sqlite_bench.creates("creates_sqlite", (1,))
