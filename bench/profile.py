@@ -32,11 +32,10 @@ from boxoffice.devstack.broker import TansuBroker
 from boxoffice.devstack.stack import ServiceProcess, Stack
 
 
-def cpu_seconds(process: psutil.Process, *, children: bool = True) -> float:
-    """User plus system CPU of a process (and its children), in seconds."""
+def total_cpu(processes: list[psutil.Process]) -> float:
+    """User plus system CPU of some processes, in seconds (a gone one counts nothing)."""
     total = 0.0
-    family = process.children(recursive=True) if children else []
-    for each in [process, *family]:
+    for each in processes:
         try:
             times = each.cpu_times()
         except psutil.NoSuchProcess:
@@ -45,17 +44,20 @@ def cpu_seconds(process: psutil.Process, *, children: bool = True) -> float:
     return total
 
 
+def cpu_seconds(process: psutil.Process, *, children: bool = True) -> float:
+    """CPU of a process (and its children), in seconds."""
+    return total_cpu([process, *(process.children(recursive=True) if children else [])])
+
+
 def postgres_cpu() -> float:
     """CPU of every PostgreSQL process on this machine (backends come and go)."""
-    total = 0.0
-    for process in psutil.process_iter(["name"]):
-        if process.info["name"] and process.info["name"].startswith("postgres"):
-            try:
-                times = process.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-    return total
+    return total_cpu(
+        [
+            process
+            for process in psutil.process_iter(["name"])
+            if (process.info["name"] or "").startswith("postgres")
+        ]
+    )
 
 
 def start_profiled(service: ServiceProcess, stats_path: Path) -> None:

@@ -187,9 +187,7 @@ async def lock_reservations(session: AsyncSession, reservation_ids: Sequence[uui
         .with_for_update(of=Reservation)
         .execution_options(populate_existing=True)
     )
-    found = {
-        reservation.id: reservation for reservation in (await session.scalars(query)).unique()
-    }
+    found = {reservation.id: reservation for reservation in (await session.scalars(query)).unique()}
     locked: dict[uuid.UUID, Reservation | None] = transaction_cache(session).setdefault(_LOCKED, {})
     for reservation_id in wanted:
         locked[reservation_id] = found.get(reservation_id)
