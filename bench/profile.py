@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from bench.run import RESULTS, Bench, Scale, latency_summary, percentile, running_stack
 from boxoffice.devstack.broker import TansuBroker
+from boxoffice.devstack.polling import eventually
 from boxoffice.devstack.stack import ServiceProcess, Stack
 
 
@@ -96,12 +97,10 @@ def start_py_spy(
     )
 
 
-def print_stats(stats_path: Path, count: int) -> None:
+async def print_stats(stats_path: Path, count: int) -> None:
     """The functions with the most own time, and the biggest by cumulative time."""
-    deadline = time.monotonic() + 30
-    while not stats_path.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)  # the service writes the file when it gets SIGUSR2
-    time.sleep(0.5)  # let the writer finish
+    # The service writes the file (atomically) when it gets SIGUSR2.
+    await eventually(stats_path.exists, within=30, what=f"{stats_path} written")
     stats = pstats.Stats(str(stats_path))
     print(f"\ncProfile ({count} creates; ms per create are inflated by the profiler)")
     stats.sort_stats("tottime").print_stats(40)
@@ -295,7 +294,7 @@ async def main() -> None:
                 await bench.close()
                 await stage_latencies(stack, since)
                 if args.cprofile:
-                    print_stats(stats_path, count)
+                    await print_stats(stats_path, count)
         finally:
             broker.stop()
 

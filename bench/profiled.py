@@ -8,6 +8,7 @@ Used by ``bench.profile --cprofile``.
 from __future__ import annotations
 
 import cProfile
+import os
 import runpy
 import signal
 import sys
@@ -23,7 +24,9 @@ def main() -> None:
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         profiler.disable()
-        profiler.dump_stats(out)
+        # Written aside, then renamed: whoever waits for OUT never reads half a file.
+        profiler.dump_stats(f"{out}.part")
+        os.replace(f"{out}.part", out)
 
     signal.signal(signal.SIGUSR1, start)
     signal.signal(signal.SIGUSR2, stop)

@@ -14,13 +14,13 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from boxoffice.chassis.clock import utcnow
@@ -167,12 +167,11 @@ class OutboxRelay:
         # Reading the unpublished rows and marking them sent are single statements:
         # on PostgreSQL they run without a transaction around them (one round trip
         # each instead of three). SQLite keeps its short BEGIN IMMEDIATE transactions.
-        self._single_statements = (
+        self._statements = (
             engine.execution_options(isolation_level="AUTOCOMMIT")
             if engine.dialect.name == "postgresql"
-            else None
+            else engine
         )
-        self._engine = engine
         outbox = tables.outbox
         self._unpublished = (
             select(
@@ -265,7 +264,7 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Publish the oldest unpublished rows and mark them sent; returns how many."""
-        async with self._statement() as connection:
+        async with self._statements.begin() as connection:
             rows = (await connection.execute(self._unpublished)).all()
         if not rows:
             return 0
@@ -281,23 +280,13 @@ class OutboxRelay:
             for row in rows
         ]
         await self._send_all(messages)
-        async with self._statement() as connection:
+        async with self._statements.begin() as connection:
             await connection.execute(
                 self._mark_published,
                 {"ids": [message.row_id for message in messages], "now": utcnow()},
             )
         self.published_count += len(messages)
         return len(messages)
-
-    @contextlib.asynccontextmanager
-    async def _statement(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for one statement, committed when it leaves."""
-        if self._single_statements is not None:
-            async with self._single_statements.connect() as connection:
-                yield connection
-        else:
-            async with self._engine.begin() as connection:
-                yield connection
 
     async def _send_all(self, messages: Sequence[OutgoingMessage]) -> None:
         # Start every send before awaiting any: the producer batches them and keeps
